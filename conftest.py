@@ -1,0 +1,196 @@
+"""Test harness shared by every feature's tests and tests/.
+
+The database is chosen by TEST_DATABASE_URL (default: a throwaway SQLite file). The schema is
+built by the real migrations once per run; every test then starts from empty tables.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+# The settings are read once, on first use: point them at the test database before any import.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="items-api-tests-"))
+os.environ["DATABASE_URL"] = (
+    os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_SCRATCH / 'test.db'}"
+)
+os.environ["ENVIRONMENT"] = "development"
+os.environ["SECRET_KEY"] = "test-secret-key-that-is-long-enough-for-hs256"
+
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi_users.password import PasswordHelper  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+from alembic import command  # noqa: E402
+from core.db import engine, session_factory  # noqa: E402
+from features.auth.backend import get_jwt_strategy  # noqa: E402
+from features.users.models import User  # noqa: E402
+from main import create_app  # noqa: E402
+
+ROOT = Path(__file__).parent
+PASSWORD = "correct-horse-battery"
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_database() -> None:
+    """The schema, built by the migrations themselves (never create_all)."""
+    command.upgrade(alembic_config(), "head")
+
+
+@pytest.fixture(scope="session")
+async def _engine_lifetime() -> AsyncIterator[None]:
+    yield
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def empty_tables(_engine_lifetime: None) -> None:
+    """Every test starts from empty tables."""
+    async with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await connection.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def app() -> FastAPI:
+    return create_app()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One argon2 hash for every fixture user: hashing costs ~80 ms, tests need it once."""
+    return PasswordHelper().hash(PASSWORD)
+
+
+@dataclass
+class Account:
+    """A user in the database and a valid bearer token for them."""
+
+    user: User
+    token: str
+    password: str = PASSWORD
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def id(self) -> str:
+        return str(self.user.id)
+
+
+AccountFactory = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def make_account(password_hash: str) -> AccountFactory:
+    """Create a user straight in the database and issue a token for them."""
+
+    async def make(
+        username: str | None = None,
+        *,
+        email: str | None = None,
+        is_superuser: bool = False,
+        is_active: bool = True,
+        full_name: str | None = None,
+    ) -> Account:
+        username = username or f"user-{uuid.uuid4().hex[:8]}"
+        user = User(
+            email=email or f"{username}@example.com",
+            username=username,
+            full_name=full_name,
+            hashed_password=password_hash,
+            is_superuser=is_superuser,
+            is_active=is_active,
+        )
+        async with session_factory() as session:
+            session.add(user)
+            await session.commit()
+        token = await get_jwt_strategy().write_token(user)
+        return Account(user=user, token=token)
+
+    return make
+
+
+@pytest.fixture
+async def alice(make_account: AccountFactory) -> Account:
+    return await make_account("alice", full_name="Alice Liddell")
+
+
+@pytest.fixture
+async def bob(make_account: AccountFactory) -> Account:
+    return await make_account("bob")
+
+
+@pytest.fixture
+async def admin(make_account: AccountFactory) -> Account:
+    return await make_account("admin", is_superuser=True)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements() -> Callable[[], Any]:
+    """`with count_statements() as counter:` records every SQL statement sent meanwhile."""
+
+    @contextmanager
+    def counting() -> Iterator[StatementCounter]:
+        counter = StatementCounter()
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            counter.statements.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            yield counter
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@pytest.fixture
+def db_scalar() -> Callable[..., Awaitable[Any]]:
+    """`await db_scalar(sql, **params)`: one value read straight from the database."""
+
+    async def read(sql: str, **params: Any) -> Any:
+        async with engine.connect() as connection:
+            return (await connection.execute(text(sql), params)).scalar()
+
+    return read

@@ -1,0 +1,78 @@
+"""Application settings: the one place that reads the environment (and `.env`)."""
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-development-only-secret-key"  # noqa: S105 - refused in production
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class UnsafeSettingsError(RuntimeError):
+    """Raised when production mode is asked to run with an unsafe setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///./app.db"
+    # Production refuses SQLite unless this says it was chosen on purpose.
+    allow_sqlite_in_production: bool = False
+
+    secret_key: str = DEFAULT_SECRET_KEY
+    access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_echo: bool = False
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def split_origins(cls, value: object) -> object:
+        """Accept a comma-separated string as well as a JSON list."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def unsafe_reasons(self) -> list[str]:
+        """What makes these settings unfit for production (empty when they are fit)."""
+        if self.environment is not Environment.PRODUCTION:
+            return []
+        reasons = []
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            reasons.append("SECRET_KEY is the development default")
+        elif len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            reasons.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if self.is_sqlite and not self.allow_sqlite_in_production:
+            reasons.append("DATABASE_URL is SQLite (set ALLOW_SQLITE_IN_PRODUCTION=true to allow)")
+        if "*" in self.cors_origins:
+            reasons.append("CORS_ORIGINS allows every origin ('*')")
+        return reasons
+
+    def check_safe_for_environment(self) -> None:
+        """Refuse, in one line, to run production with unsafe settings."""
+        reasons = self.unsafe_reasons()
+        if reasons:
+            raise UnsafeSettingsError("refusing to start in production: " + "; ".join(reasons))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
