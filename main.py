@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from core import health
-from core.config import get_settings
+from core.config import Settings, UnsafeSettingsError, get_settings
 from core.db import engine
 from core.errors import register_error_handlers
 from features.auth.router import router as auth_router
@@ -23,9 +23,13 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-def create_app() -> FastAPI:
-    settings = get_settings()
-    settings.check_safe_for_environment()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    try:
+        settings.check_safe_for_environment()
+    except UnsafeSettingsError as error:
+        # one line that says why, rather than a traceback
+        raise SystemExit(str(error)) from None
 
     # Swagger UI and ReDoc assets come from the app itself: /docs renders with no CDN.
     app = FastAPIOffline(
