@@ -8,6 +8,8 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 MAX_PAGE_SIZE = 100
+# Past a 32-bit offset the databases' integer types overflow; no real client pages that far.
+MAX_OFFSET = 2**31 - 1
 
 T = TypeVar("T")
 
@@ -37,7 +39,7 @@ def page_params(default_limit: int) -> Any:
     """A `PageParams` dependency with its own default page size (skip ≥ 0, limit 1–100)."""
 
     def dependency(
-        skip: Annotated[int, Query(ge=0, description="How many rows to skip")] = 0,
+        skip: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many rows to skip")] = 0,
         limit: Annotated[
             int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")
         ] = default_limit,
