@@ -1,5 +1,6 @@
 """Application settings: the one place that reads the environment (and `.env`)."""
 
+import json
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     @classmethod
     def split_origins(cls, value: object) -> object:
         """Accept a comma-separated string as well as a JSON list."""
+        if isinstance(value, str) and value.strip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value

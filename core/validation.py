@@ -10,8 +10,13 @@ from pydantic import AfterValidator, StringConstraints
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+def is_storable(value: str) -> bool:
+    """Whether both database drivers can store `value` (no NUL, no unpaired surrogate)."""
+    return _UNSTORABLE.search(value) is None
+
+
 def _storable(value: str) -> str:
-    if _UNSTORABLE.search(value):
+    if not is_storable(value):
         raise ValueError("must not contain NUL characters or unpaired surrogates")
     return value
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.config import get_settings
 from core.db import SessionDep
+from core.validation import is_storable
 from features.auth.email import EmailMessage, EmailSender, get_email_sender
 from features.users.models import User
 
@@ -27,6 +28,13 @@ MAX_PASSWORD_LENGTH = 128
 
 class UsernameAlreadyExists(exceptions.FastAPIUsersException):
     pass
+
+
+def _ascii_token(token: str) -> str:
+    """A JWT is ASCII; PyJWT raises UnicodeEncodeError (not a PyJWTError) on a lone surrogate."""
+    if not token.isascii():
+        raise jwt.DecodeError("token is not ASCII")
+    return token
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
@@ -51,14 +59,17 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     async def find_by_login(self, identifier: str) -> User | None:
         """The user whose e-mail or username is `identifier`, ignoring case."""
-        lowered = identifier.lower()
+        if not is_storable(identifier):
+            return None  # no stored login holds NUL; PostgreSQL would refuse the query (503)
+        # the database lowers both sides, as its unique indexes do (SQLite folds ASCII only)
+        lowered = func.lower(identifier)
         statement = select(User).where(
             or_(func.lower(User.email) == lowered, func.lower(User.username) == lowered)
         )
         return (await self.user_db.session.scalars(statement)).first()
 
     async def _taken(self, column: Any, value: str, *, except_id: uuid.UUID | None) -> bool:
-        statement = select(User.id).where(func.lower(column) == value.lower())
+        statement = select(User.id).where(func.lower(column) == func.lower(value))
         if except_id is not None:
             statement = statement.where(User.id != except_id)
         return (await self.user_db.session.scalars(statement.limit(1))).first() is not None
@@ -67,6 +78,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     async def validate_password(self, password: str, user: Any) -> None:
         """8–128 characters, and not the e-mail or username of `user`."""
+        if not is_storable(password):
+            # reset-password takes a plain str: a lone surrogate would crash the hasher (500)
+            raise InvalidPasswordException(
+                reason="Password must not contain NUL characters or unpaired surrogates"
+            )
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise InvalidPasswordException(
                 reason=f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
@@ -113,12 +129,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     async def _update(self, user: User, update_dict: dict[str, Any]) -> User:
         changes: dict[str, Any] = {}
         for field, value in update_dict.items():
-            if field == "email" and value.lower() != user.email.lower():
+            # a change of case only is still a change (and cannot collide with oneself)
+            if field == "email" and value != user.email:
                 if await self._taken(User.email, value, except_id=user.id):
                     raise exceptions.UserAlreadyExists()
                 changes["email"] = value
-                changes["is_verified"] = False
-            elif field == "username" and value.lower() != user.username.lower():
+                if value.lower() != user.email.lower():
+                    changes["is_verified"] = False  # another mailbox, not yet proven
+            elif field == "username" and value != user.username:
                 if await self._taken(User.username, value, except_id=user.id):
                     raise UsernameAlreadyExists()
                 changes["username"] = value
@@ -166,7 +184,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     ) -> User:
         try:
             data = decode_jwt(
-                token, self.reset_password_token_secret, [self.reset_password_token_audience]
+                _ascii_token(token),
+                self.reset_password_token_secret,
+                [self.reset_password_token_audience],
             )
             user_id = self.parse_id(data["sub"])
             fingerprint = data["password_fgpt"]
@@ -182,6 +202,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         updated = await self._update(user, {"password": password})
         await self.on_after_reset_password(user, request)
         return updated
+
+    async def verify(self, token: str, request: Request | None = None) -> User:
+        if not token.isascii():  # see _ascii_token
+            raise exceptions.InvalidVerifyToken()
+        return await super().verify(token, request)
 
     # -- messages --
 

@@ -1,0 +1,143 @@
+"""Password hashing and verification never run on the event loop's thread.
+
+argon2 costs tens of milliseconds of CPU; on the loop it would stall every other request. The
+hasher is wrapped to record the thread each call runs on: the loop runs on the main thread, so
+every recorded call must come from another.
+"""
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+from pwdlib import PasswordHash
+
+from conftest import PASSWORD
+from features.auth.email import EmailMessage, get_email_sender
+
+NEW_PASSWORD = "a-brand-new-password"
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str
+    thread: threading.Thread
+
+
+class HashCalls(list[Call]):
+    def operations(self) -> set[str]:
+        return {call.operation for call in self}
+
+    def on_the_loop_thread(self) -> list[Call]:
+        return [call for call in self if call.thread is threading.main_thread()]
+
+
+@pytest.fixture
+def hash_calls(monkeypatch, make_account) -> HashCalls:
+    # make_account first: its shared hash is computed before recording starts
+    calls = HashCalls()
+    for operation in ("hash", "verify", "verify_and_update"):
+        original = getattr(PasswordHash, operation)
+
+        def recording(self, *args, _original=original, _operation=operation, **kwargs):
+            calls.append(Call(_operation, threading.current_thread()))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(PasswordHash, operation, recording)
+    return calls
+
+
+@pytest.fixture
+def outbox(app):
+    messages: list[EmailMessage] = []
+
+    class Sender:
+        async def send(self, message: EmailMessage) -> None:
+            messages.append(message)
+
+    app.dependency_overrides[get_email_sender] = Sender
+    yield messages
+    del app.dependency_overrides[get_email_sender]
+
+
+def assert_off_the_loop(calls: HashCalls, *expected: str) -> None:
+    assert calls.operations() >= set(expected), calls
+    assert calls.on_the_loop_thread() == []
+
+
+def test_the_recorder_sees_calls_on_the_main_thread(hash_calls):
+    # the check can fail: a hash made right here, on the main thread, is caught
+    PasswordHash.recommended().hash("whatever-password")
+    assert len(hash_calls.on_the_loop_thread()) == 1
+
+
+async def test_register_hashes_off_the_loop(client, hash_calls):
+    response = await client.post(
+        "/auth/register",
+        json={"email": "carol@example.com", "username": "carol", "password": NEW_PASSWORD},
+    )
+    assert response.status_code == 201, response.text
+    assert_off_the_loop(hash_calls, "hash")
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "status"),
+    [
+        pytest.param("alice", PASSWORD, 200, id="success"),
+        pytest.param("alice", "wrong-password", 400, id="wrong-password"),
+        pytest.param("nobody", PASSWORD, 400, id="unknown-user"),
+    ],
+)
+async def test_login_verifies_off_the_loop(client, alice, hash_calls, username, password, status):
+    hash_calls.clear()
+    response = await client.post(
+        "/auth/jwt/login", data={"username": username, "password": password}
+    )
+    assert response.status_code == status, response.text
+    assert len(hash_calls) >= 1
+    assert_off_the_loop(hash_calls)
+
+
+async def test_password_change_hashes_off_the_loop(client, alice, hash_calls):
+    hash_calls.clear()
+    response = await client.patch(
+        "/users/me",
+        headers=alice.headers,
+        json={"password": NEW_PASSWORD, "current_password": PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    assert_off_the_loop(hash_calls, "hash", "verify_and_update")
+
+
+async def test_email_change_verifies_off_the_loop(client, alice, hash_calls):
+    hash_calls.clear()
+    response = await client.patch(
+        "/users/me",
+        headers=alice.headers,
+        json={"email": "alice2@example.com", "current_password": PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    assert_off_the_loop(hash_calls, "verify_and_update")
+
+
+async def test_admin_password_change_hashes_off_the_loop(client, alice, admin, hash_calls):
+    hash_calls.clear()
+    response = await client.patch(
+        f"/users/{alice.id}", headers=admin.headers, json={"password": NEW_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    assert_off_the_loop(hash_calls, "hash")
+
+
+async def test_forgot_and_reset_password_hash_off_the_loop(client, alice, hash_calls, outbox):
+    hash_calls.clear()
+    forgot = await client.post("/auth/forgot-password", json={"email": "alice@example.com"})
+    assert forgot.status_code == 202
+    assert_off_the_loop(hash_calls, "hash")
+
+    token = outbox[0].body.rsplit(" ", 1)[-1]
+    hash_calls.clear()
+    reset = await client.post(
+        "/auth/reset-password", json={"token": token, "password": NEW_PASSWORD}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_off_the_loop(hash_calls, "hash", "verify_and_update")
