@@ -12,6 +12,8 @@ from core.config import Settings, UnsafeSettingsError, get_settings
 from core.db import engine
 from core.errors import register_error_handlers
 from features.auth.router import router as auth_router
+from features.comments.router import router as comments_router
+from features.items.router import router as items_router
 from features.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(items_router)
+    api.include_router(comments_router)
     app.include_router(api)
     app.include_router(health.router)
     return app

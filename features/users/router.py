@@ -11,6 +11,8 @@ from core.errors import NotFoundError, error_responses
 from core.pagination import Page, Pagination
 from features.auth.backend import CurrentSuperuser, CurrentUser, current_superuser
 from features.auth.manager import UserManager, UserManagerDep, UsernameAlreadyExists
+from features.comments.service import forget_author
+from features.items.models import UserWithItems
 from features.users import service
 from features.users.models import User, UserAdminUpdate, UserRead, UserSelfUpdate
 
@@ -83,6 +85,20 @@ async def list_users(session: SessionDep, page: Pagination) -> Page[UserRead]:
     return Page[UserRead].of(users, total, page)
 
 
+# declared before /{user_id}, which would otherwise take "with-items" for an id
+@router.get("/with-items", response_model=Page[UserWithItems])
+async def list_users_with_items(
+    session: SessionDep, user: CurrentUser, page: Pagination
+) -> Page[UserWithItems]:
+    """Active users by username, each with the items the caller may see and their tags."""
+    rows, total = await service.list_users_with_items(session=session, page=page, viewer=user)
+    entries = [
+        {"id": owner.id, "username": owner.username, "full_name": owner.full_name, "items": items}
+        for owner, items in rows
+    ]
+    return Page[UserWithItems].of(entries, total, page)
+
+
 @router.get("/{user_id}", response_model=UserRead, responses=error_responses(403, 404))
 async def read_user(_: CurrentSuperuser, user: ValidUser) -> User:
     """Any user's account (superuser only)."""
@@ -105,7 +121,13 @@ async def update_user(
     "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404)
 )
 async def delete_user(
-    _: CurrentSuperuser, user: ValidUser, manager: UserManagerDep, request: Request
+    _: CurrentSuperuser,
+    user: ValidUser,
+    manager: UserManagerDep,
+    request: Request,
+    session: SessionDep,
 ) -> None:
     """Delete a user and everything they own (superuser only)."""
+    # their comments go, or stay as tombstones under others' replies; committed with the delete
+    await forget_author(session=session, user_id=user.id)
     await manager.delete(user, request)

@@ -1,0 +1,90 @@
+"""The comment table and the shapes comments are read and written in."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from core.db import UTCDateTime, utcnow
+from core.validation import StrippedStr
+from features.users.models import UserPublic
+
+CONTENT_MAX = 5_000
+# How deep replies may nest (a top-level comment is at depth 0). The answer nests one JSON object
+# per level, and pydantic refuses to serialize much beyond ~250 levels: the bound keeps every
+# thread readable.
+MAX_DEPTH = 200
+
+
+class Comment(SQLModel, table=True):
+    """A comment on an item, or a reply to one; a tombstone once deleted while it has replies."""
+
+    __tablename__ = "comments"
+    # server-side timestamps come back with the INSERT/UPDATE (RETURNING), not a later load
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    item_id: uuid.UUID = Field(foreign_key="items.id", ondelete="CASCADE")
+    # NULL on a tombstone; the index serves user deletion (and its SET NULL)
+    author_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    # NULL on a top-level comment; the index serves "the replies of these comments" (the
+    # recursive load of a thread) and the ON DELETE CASCADE of a removed comment's replies
+    parent_id: uuid.UUID | None = Field(
+        default=None, foreign_key="comments.id", ondelete="CASCADE", index=True
+    )
+    content: str = Field(max_length=CONTENT_MAX)
+    is_deleted: bool = Field(default=False)
+    created_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow()},
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
+    )
+
+
+# "The top-level comments of an item, oldest first" (parent_id IS NULL) and "every comment of an
+# item" (the prefix) in one index.
+Index(
+    "ix_comments_item_id_parent_id_created_at",
+    Comment.item_id,
+    Comment.parent_id,
+    Comment.created_at,
+    Comment.id,
+)
+
+
+Content = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=CONTENT_MAX)]
+
+
+class CommentCreate(SQLModel):
+    content: Content
+    parent_id: uuid.UUID | None = None
+
+
+class CommentUpdate(SQLModel):
+    content: Content
+
+
+class CommentRead(SQLModel):
+    """A comment with its whole reply tree, oldest first at every level."""
+
+    id: uuid.UUID
+    item_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    content: str
+    author: UserPublic | None
+    is_deleted: bool
+    created_at: datetime
+    updated_at: datetime
+    replies: list["CommentRead"] = Field(default_factory=list)

@@ -1,0 +1,105 @@
+"""Routes over comments: threads on items, and editing or deleting one's words."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from core.db import SessionDep
+from core.errors import ForbiddenError, error_responses
+from core.pagination import Page, page_params
+from features.auth.backend import CurrentUser
+from features.comments import service
+from features.comments.models import Comment, CommentCreate, CommentRead, CommentUpdate
+from features.items.router import VisibleItem
+
+router = APIRouter(tags=["comments"], responses=error_responses(401))
+
+ThreadPage = page_params(default_limit=20)
+
+
+async def authored_comment(
+    comment_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> Comment:
+    """The caller's own comment, locked for the edit: 404 if not visible, else 403 if not theirs."""
+    comment, _owner_id = await service.get_live_comment(
+        session=session, comment_id=comment_id, user=user, for_update=True
+    )
+    # not even a superuser changes another's words
+    if comment.author_id != user.id:
+        raise ForbiddenError("Only its author may edit a comment")
+    return comment
+
+
+async def removable_comment(
+    comment_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> Comment:
+    """A comment the caller may delete (author, item owner, superuser): 404 if unseen, else 403."""
+    comment, owner_id = await service.get_live_comment(
+        session=session, comment_id=comment_id, user=user
+    )
+    if user.id not in (comment.author_id, owner_id) and not user.is_superuser:
+        raise ForbiddenError(
+            "Only its author, the item's owner or a superuser may delete a comment"
+        )
+    return comment
+
+
+AuthoredComment = Annotated[Comment, Depends(authored_comment)]
+RemovableComment = Annotated[Comment, Depends(removable_comment)]
+
+
+@router.post(
+    "/items/{item_id}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommentRead,
+    responses=error_responses(400, 404),
+)
+async def create_comment(
+    item: VisibleItem, body: CommentCreate, user: CurrentUser, session: SessionDep
+) -> CommentRead:
+    """Comment on an item the caller may see, or reply to a comment of that item."""
+    return await service.create_comment(
+        session=session,
+        item_id=item.id,
+        author=user,
+        content=body.content,
+        parent_id=body.parent_id,
+    )
+
+
+@router.get(
+    "/items/{item_id}/comments",
+    response_model=Page[CommentRead],
+    responses=error_responses(404),
+)
+async def list_comments(
+    item: VisibleItem, session: SessionDep, page: ThreadPage
+) -> Page[CommentRead]:
+    """A page of an item's top-level comments, oldest first, each with all its replies nested."""
+    comments, total = await service.list_thread(session=session, item_id=item.id, page=page)
+    return Page[CommentRead].of(comments, total, page)
+
+
+@router.patch(
+    "/comments/{comment_id}",
+    response_model=CommentRead,
+    responses=error_responses(403, 404),
+)
+async def edit_comment(
+    comment: AuthoredComment, body: CommentUpdate, user: CurrentUser, session: SessionDep
+) -> CommentRead:
+    """Change one's own comment (author only); answered with its replies."""
+    return await service.edit_comment(
+        session=session, comment=comment, author=user, content=body.content
+    )
+
+
+@router.delete(
+    "/comments/{comment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 404),
+)
+async def delete_comment(comment: RemovableComment, session: SessionDep) -> None:
+    """Delete a comment (author, item owner or superuser); one with replies stays as a tombstone."""
+    await service.delete_comment(session=session, comment_id=comment.id)

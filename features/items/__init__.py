@@ -1,0 +1,1 @@
+"""Items: owned, optionally public, tagged, transferable between users."""

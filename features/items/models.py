@@ -1,0 +1,218 @@
+"""The item, tag and transfer-log tables and the shapes items are read and written in."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, StringConstraints, field_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import Index, Text, literal_column
+from sqlmodel import Field, Relationship, SQLModel
+
+from core.db import UTCDateTime, utcnow
+from core.validation import CleanStr, StrippedStr
+from features.users.models import User, UserPublic
+
+TITLE_MAX = 100
+DESCRIPTION_MAX = 10_000
+TAG_MAX = 30
+TAGS_PER_ITEM_MAX = 20
+BULK_MAX = 500
+
+
+def fold_title(title: str) -> str:
+    """The form titles are searched in: case-folded in Python, the same on every database.
+
+    SQLite's LOWER() and LIKE fold ASCII only, PostgreSQL's depend on the server's locale; a
+    column written by the application makes "ÄPFEL" find "äpfel" (and "STRASSE" "Straße") on both.
+    """
+    return title.casefold()
+
+
+def fold_tag(name: str) -> str:
+    """The stored form of a tag name: stripped and lower-cased."""
+    return name.strip().lower()
+
+
+# -- tables --
+
+
+class ItemTag(SQLModel, table=True):
+    """Which tags an item carries."""
+
+    __tablename__ = "item_tags"
+
+    item_id: uuid.UUID = Field(foreign_key="items.id", ondelete="CASCADE", primary_key=True)
+    # the primary key serves lookups by item; this index serves the `tag` filter
+    tag_id: int = Field(foreign_key="tags.id", ondelete="CASCADE", primary_key=True, index=True)
+
+
+class Tag(SQLModel, table=True):
+    """A tag name, stored once (lower-case) and shared by every item carrying it."""
+
+    __tablename__ = "tags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=TAG_MAX, unique=True)
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "items"
+    # server-side timestamps come back with the INSERT/UPDATE (RETURNING), not a later load
+    __mapper_args__ = {"eager_defaults": True}
+    # Substring search (LIKE '%…%') can use a trigram index on PostgreSQL; SQLite has none. The
+    # column is written as an expression so that autogenerate on SQLite skips the index (it
+    # cannot compare those) while PostgreSQL compares it in full; created on PostgreSQL only.
+    __table_args__ = (
+        Index(
+            "ix_items_title_search_trgm",
+            literal_column("title_search").label("title_search"),
+            postgresql_using="gin",
+            postgresql_ops={"title_search": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    title: str = Field(max_length=TITLE_MAX)
+    # fold_title(title), written by the service with every title: what `search` matches
+    title_search: str = Field(sa_type=Text)
+    description: str | None = Field(default=None, sa_type=Text)
+    is_public: bool = Field(default=False)
+    owner_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    created_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow()},
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
+    )
+
+    # lazy="raise": a forgotten selectinload/joinedload fails in tests instead of querying
+    owner: User = Relationship(sa_relationship_kwargs={"lazy": "raise"})
+    tags: list[Tag] = Relationship(
+        link_model=ItemTag,
+        # links go with their item through ON DELETE CASCADE, with no collection load
+        sa_relationship_kwargs={"lazy": "raise", "passive_deletes": True},
+    )
+
+
+# The list endpoint filters by owner or by public, newest first with ties broken by id.
+Index("ix_items_owner_id_created_at", Item.owner_id, Item.created_at, Item.id)
+Index("ix_items_is_public_created_at", Item.is_public, Item.created_at, Item.id)
+
+
+class TransferLog(SQLModel, table=True):
+    """One change of an item's owner. A deleted user's id is forgotten; the entry stays."""
+
+    __tablename__ = "transfer_logs"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    item_id: uuid.UUID = Field(foreign_key="items.id", ondelete="CASCADE", index=True)
+    from_user_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    to_user_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    transferred_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow()},
+    )
+
+
+# -- schemas --
+
+
+def _fold_tags(names: list[str]) -> list[str]:
+    folded = sorted({fold_tag(name) for name in names})
+    if len(folded) > TAGS_PER_ITEM_MAX:
+        raise ValueError(f"at most {TAGS_PER_ITEM_MAX} distinct tags")
+    # lower-casing may lengthen a name ("İ" becomes two characters)
+    if any(len(name) > TAG_MAX for name in folded):
+        raise ValueError(f"a tag has at most {TAG_MAX} characters")
+    return folded
+
+
+Title = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=TITLE_MAX)]
+Description = Annotated[CleanStr, StringConstraints(max_length=DESCRIPTION_MAX)]
+TagName = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=TAG_MAX)]
+# stored lower-case, duplicates folded, sorted
+TagNames = Annotated[list[TagName], AfterValidator(_fold_tags)]
+
+
+class ItemCreate(SQLModel):
+    title: Title
+    description: Description | None = None
+    is_public: bool = False
+    tags: TagNames = Field(default_factory=list)
+
+
+class ItemUpdate(SQLModel):
+    """Fields sent in a PATCH; only these change. Only `description` may be sent as null."""
+
+    title: Title | None = None
+    description: Description | None = None
+    is_public: bool | None = None
+    tags: TagNames | None = None
+
+    @field_validator("title", "is_public", "tags", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # runs only for fields that were sent: defaults are not validated
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class ItemRead(SQLModel):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    is_public: bool
+    tags: list[str]
+    owner: UserPublic
+    owner_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: Any) -> Any:
+        return sorted(tag if isinstance(tag, str) else tag.name for tag in value)
+
+
+BulkItems = Annotated[list[ItemCreate], PydanticField(min_length=1, max_length=BULK_MAX)]
+
+
+class BulkResult(SQLModel):
+    created: int
+    items: list[ItemRead]
+
+
+class TransferRequest(SQLModel):
+    new_owner_id: uuid.UUID
+
+
+class TransferRead(SQLModel):
+    id: uuid.UUID
+    item_id: uuid.UUID
+    from_user_id: uuid.UUID | None
+    to_user_id: uuid.UUID | None
+    transferred_at: datetime
+
+
+class UserWithItems(UserPublic):
+    """A user as others see them, with the items the caller may see."""
+
+    items: list[ItemRead]

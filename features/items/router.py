@@ -1,0 +1,135 @@
+"""Routes over items: CRUD, search, bulk creation, ownership transfer and its log."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, status
+
+from core.db import SessionDep
+from core.errors import error_responses
+from core.pagination import Page, Pagination
+from core.validation import CleanStr, StrippedStr
+from features.auth.backend import CurrentUser
+from features.items import service
+from features.items.models import (
+    TAG_MAX,
+    BulkItems,
+    BulkResult,
+    Item,
+    ItemCreate,
+    ItemRead,
+    ItemUpdate,
+    TransferLog,
+    TransferRead,
+    TransferRequest,
+)
+
+router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(401))
+
+# -- dependencies (other features chain on these: comments use VisibleItem) --
+
+
+async def visible_item(item_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Item:
+    """The item named in the path, with owner and tags, if the caller may see it; else 404."""
+    return await service.get_visible_item(session=session, item_id=item_id, user=user)
+
+
+VisibleItem = Annotated[Item, Depends(visible_item)]
+
+
+async def owned_item(item: VisibleItem, user: CurrentUser) -> Item:
+    """The item named in the path, if the caller owns it or is a superuser; else 403 (or 404)."""
+    service.ensure_can_change(item=item, user=user)
+    return item
+
+
+OwnedItem = Annotated[Item, Depends(owned_item)]
+
+# -- routes --
+
+
+@router.post(
+    "", response_model=ItemRead, status_code=status.HTTP_201_CREATED, responses=error_responses()
+)
+async def create_item(body: ItemCreate, session: SessionDep, user: CurrentUser) -> Item:
+    """Create an item owned by the caller."""
+    return await service.create_item(session=session, owner=user, data=body)
+
+
+@router.get("", response_model=Page[ItemRead])
+async def list_items(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Pagination,
+    search: Annotated[
+        CleanStr | None,
+        Query(max_length=300, description="Case-insensitive literal substring of the title"),
+    ] = None,
+    owner_only: Annotated[bool, Query(description="Only the caller's own items")] = False,
+    tag: Annotated[
+        StrippedStr | None,
+        Query(min_length=1, max_length=TAG_MAX, description="Only items with this tag (any case)"),
+    ] = None,
+) -> Page[ItemRead]:
+    """The items the caller may see, newest first."""
+    items, total = await service.list_items(
+        session=session, user=user, page=page, search=search, owner_only=owner_only, tag=tag
+    )
+    return Page[ItemRead].of(items, total, page)
+
+
+@router.post("/bulk", response_model=BulkResult, status_code=status.HTTP_201_CREATED)
+async def create_items(
+    body: Annotated[BulkItems, Body()], session: SessionDep, user: CurrentUser
+) -> BulkResult:
+    """Create 1–500 items owned by the caller: all of them or, on any error, none."""
+    items = await service.create_items(session=session, owner=user, data=body)
+    return BulkResult.model_validate({"created": len(items), "items": items}, from_attributes=True)
+
+
+@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+async def read_item(item: VisibleItem) -> Item:
+    """One item the caller may see."""
+    return item
+
+
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
+async def update_item(body: ItemUpdate, item: OwnedItem, session: SessionDep) -> Item:
+    """Change the fields sent, and only those."""
+    return await service.update_item(session=session, item=item, changes=body.changes())
+
+
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
+async def replace_item(body: ItemCreate, item: OwnedItem, session: SessionDep) -> Item:
+    """Replace every field; those not sent return to their defaults."""
+    return await service.update_item(session=session, item=item, changes=body.model_dump())
+
+
+@router.delete(
+    "/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404)
+)
+async def delete_item(item: OwnedItem, session: SessionDep) -> None:
+    """Delete an item with its comments."""
+    await service.delete_item(session=session, item=item)
+
+
+@router.post(
+    "/{item_id}/transfer", response_model=ItemRead, responses=error_responses(400, 403, 404)
+)
+async def transfer_item(
+    item_id: uuid.UUID, body: TransferRequest, session: SessionDep, user: CurrentUser
+) -> Item:
+    """Give the item to another active user (owner or superuser), logging the transfer."""
+    return await service.transfer_item(
+        session=session, item_id=item_id, user=user, new_owner_id=body.new_owner_id
+    )
+
+
+@router.get(
+    "/{item_id}/transfers",
+    response_model=list[TransferRead],
+    responses=error_responses(403, 404),
+)
+async def list_transfers(item: OwnedItem, session: SessionDep) -> list[TransferLog]:
+    """The item's transfer log, oldest first (its owner or a superuser)."""
+    return await service.list_transfers(session=session, item=item)
