@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends
 from sqlalchemy import DateTime, event
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from core.config import Settings, get_settings
 
@@ -72,6 +72,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Timestamped(SQLModel):
+    """`created_at` and `updated_at`, both set by the database, for a table to inherit."""
+
+    # the timestamps come back with the INSERT/UPDATE (RETURNING), not from a later lazy load
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+
+    created_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow()},
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        nullable=False,
+        sa_type=UTCDateTime,
+        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
+    )
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -8,7 +8,7 @@ from pydantic import StringConstraints
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from core.db import UTCDateTime, utcnow
+from core.db import Timestamped
 from core.validation import StrippedStr
 from features.users.models import UserPublic
 
@@ -19,12 +19,10 @@ CONTENT_MAX = 5_000
 MAX_DEPTH = 200
 
 
-class Comment(SQLModel, table=True):
+class Comment(Timestamped, table=True):
     """A comment on an item, or a reply to one; a tombstone once deleted while it has replies."""
 
     __tablename__ = "comments"
-    # server-side timestamps come back with the INSERT/UPDATE (RETURNING), not a later load
-    __mapper_args__ = {"eager_defaults": True}
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     item_id: uuid.UUID = Field(foreign_key="items.id", ondelete="CASCADE")
@@ -39,18 +37,6 @@ class Comment(SQLModel, table=True):
     )
     content: str = Field(max_length=CONTENT_MAX)
     is_deleted: bool = Field(default=False)
-    created_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow()},
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
-    )
 
 
 # "The top-level comments of an item, oldest first" (parent_id IS NULL) and "every comment of an

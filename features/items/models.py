@@ -9,7 +9,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Index, Text, literal_column
 from sqlmodel import Field, Relationship, SQLModel
 
-from core.db import UTCDateTime, utcnow
+from core.db import Timestamped, UTCDateTime, utcnow
 from core.validation import CleanStr, StrippedStr
 from features.users.models import User, UserPublic
 
@@ -56,10 +56,8 @@ class Tag(SQLModel, table=True):
     name: str = Field(max_length=TAG_MAX, unique=True)
 
 
-class Item(SQLModel, table=True):
+class Item(Timestamped, table=True):
     __tablename__ = "items"
-    # server-side timestamps come back with the INSERT/UPDATE (RETURNING), not a later load
-    __mapper_args__ = {"eager_defaults": True}
     # Substring search (LIKE '%…%') can use a trigram index on PostgreSQL; SQLite has none. The
     # column is written as an expression so that autogenerate on SQLite skips the index (it
     # cannot compare those) while PostgreSQL compares it in full; created on PostgreSQL only.
@@ -79,18 +77,6 @@ class Item(SQLModel, table=True):
     description: str | None = Field(default=None, sa_type=Text)
     is_public: bool = Field(default=False)
     owner_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
-    created_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow()},
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
-    )
 
     # lazy="raise": a forgotten selectinload/joinedload fails in tests instead of querying
     owner: User = Relationship(sa_relationship_kwargs={"lazy": "raise"})

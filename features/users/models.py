@@ -8,7 +8,7 @@ from pydantic import EmailStr, StringConstraints
 from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel
 
-from core.db import UTCDateTime, utcnow
+from core.db import Timestamped
 from core.validation import CleanStr, StrippedStr
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -25,28 +25,14 @@ class UserBase(SQLModel):
     full_name: str | None = Field(default=None, max_length=100)
 
 
-class User(UserBase, table=True):
+class User(UserBase, Timestamped, table=True):
     __tablename__ = "users"
-    # server-side timestamps come back with the INSERT/UPDATE (RETURNING), not a later load
-    __mapper_args__ = {"eager_defaults": True}
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     hashed_password: str = Field(max_length=1024)
     is_active: bool = Field(default=True)
     is_superuser: bool = Field(default=False)
     is_verified: bool = Field(default=False)
-    created_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow()},
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        nullable=False,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
-    )
 
 
 # Uniqueness ignoring case is the database's to enforce: two racing registrations cannot both
