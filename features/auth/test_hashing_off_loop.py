@@ -12,7 +12,6 @@ import pytest
 from pwdlib import PasswordHash
 
 from conftest import PASSWORD
-from features.auth.email import EmailMessage, get_email_sender
 
 NEW_PASSWORD = "a-brand-new-password"
 
@@ -46,19 +45,6 @@ def hash_calls(monkeypatch, make_account) -> HashCalls:
     return calls
 
 
-@pytest.fixture
-def outbox(app):
-    messages: list[EmailMessage] = []
-
-    class Sender:
-        async def send(self, message: EmailMessage) -> None:
-            messages.append(message)
-
-    app.dependency_overrides[get_email_sender] = Sender
-    yield messages
-    del app.dependency_overrides[get_email_sender]
-
-
 def assert_off_the_loop(calls: HashCalls, *expected: str) -> None:
     assert calls.operations() >= set(expected), calls
     assert calls.on_the_loop_thread() == []
@@ -87,11 +73,9 @@ async def test_register_hashes_off_the_loop(client, hash_calls):
         pytest.param("nobody", PASSWORD, 400, id="unknown-user"),
     ],
 )
-async def test_login_verifies_off_the_loop(client, alice, hash_calls, username, password, status):
+async def test_login_verifies_off_the_loop(login, alice, hash_calls, username, password, status):
     hash_calls.clear()
-    response = await client.post(
-        "/auth/jwt/login", data={"username": username, "password": password}
-    )
+    response = await login(username, password)
     assert response.status_code == status, response.text
     assert len(hash_calls) >= 1
     assert_off_the_loop(hash_calls)

@@ -11,16 +11,12 @@ from core.db import session_factory
 from features.users.models import User
 
 
-async def login(client, username: str, password: str = PASSWORD):
-    return await client.post("/auth/jwt/login", data={"username": username, "password": password})
-
-
 @pytest.mark.parametrize(
     "identifier",
     ["alice", "ALICE", "Alice", "alice@example.com", "ALICE@EXAMPLE.COM"],
 )
-async def test_login_by_username_or_email_ignoring_case(client, alice, bob, identifier):
-    response = await login(client, identifier)
+async def test_login_by_username_or_email_ignoring_case(client, login, alice, bob, identifier):
+    response = await login(identifier)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -51,30 +47,30 @@ async def test_login_by_username_or_email_ignoring_case(client, alice, bob, iden
         pytest.param("bob", PASSWORD.replace("h", "H"), id="other-user-wrong-password"),
     ],
 )
-async def test_login_with_bad_credentials_is_400(client, alice, bob, identifier, password):
-    response = await login(client, identifier, password)
+async def test_login_with_bad_credentials_is_400(login, alice, bob, identifier, password):
+    response = await login(identifier, password)
 
     assert response.status_code == 400, response.text
     assert response.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
 
 
-async def test_inactive_user_cannot_log_in(client, make_account):
+async def test_inactive_user_cannot_log_in(login, make_account):
     await make_account("sleepy", is_active=False)
 
-    response = await login(client, "sleepy")
+    response = await login("sleepy")
 
     assert response.status_code == 400
     assert response.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
 
 
-async def test_username_that_looks_like_another_users_email_does_not_cross(client, make_account):
+async def test_username_that_looks_like_another_users_email_does_not_cross(login, make_account):
     # one user's username cannot log in as the user whose e-mail it matches, and vice versa
     await make_account("dave", email="dave.mail@example.com")
     await make_account("eve-user", email="eve@example.com")
 
-    assert (await login(client, "dave.mail@example.com")).status_code == 200
-    assert (await login(client, "eve-user")).status_code == 200
-    assert (await login(client, "dave.mail")).status_code == 400
+    assert (await login("dave.mail@example.com")).status_code == 200
+    assert (await login("eve-user")).status_code == 200
+    assert (await login("dave.mail")).status_code == 400
 
 
 @pytest.mark.parametrize("missing", ["username", "password"])
@@ -97,7 +93,7 @@ async def test_login_takes_a_form_not_json(client, alice):
     assert set(response.json()) == {"detail"}
 
 
-async def test_login_upgrades_an_outdated_hash(client, make_account, db_scalar):
+async def test_login_upgrades_an_outdated_hash(login, make_account, db_scalar):
     # a bcrypt hash (an older scheme pwdlib still verifies) is replaced by argon2 on login
     account = await make_account("legacy")
     legacy_hash = BcryptHasher().hash(PASSWORD)
@@ -107,9 +103,9 @@ async def test_login_upgrades_an_outdated_hash(client, make_account, db_scalar):
         )
         await session.commit()
 
-    response = await login(client, "legacy")
+    response = await login("legacy")
 
     assert response.status_code == 200, response.text
     stored = await db_scalar("SELECT hashed_password FROM users WHERE username = 'legacy'")
     assert stored.startswith("$argon2id$")
-    assert (await login(client, "legacy")).status_code == 200
+    assert (await login("legacy")).status_code == 200

@@ -1,45 +1,15 @@
 """Forgot/reset password and e-mail verification, with the message sender captured."""
 
 import json
-import re
 
 import pytest
 from fastapi_users.jwt import generate_jwt
 
 from conftest import PASSWORD
 from core.config import get_settings
-from features.auth.email import EmailMessage, get_email_sender
+from features.auth.conftest import TOKEN
 
 NEW_PASSWORD = "a-brand-new-password"
-TOKEN = re.compile(r"(eyJ[\w-]+\.[\w-]+\.[\w-]+)")
-
-
-class Outbox(list[EmailMessage]):
-    """The messages that would have been e-mailed."""
-
-    async def send(self, message: EmailMessage) -> None:
-        self.append(message)
-
-    def token(self) -> str:
-        [message] = self
-        match = TOKEN.search(message.body)
-        assert match, message.body
-        return match.group(1)
-
-
-@pytest.fixture
-def outbox(app):
-    sender = Outbox()
-    app.dependency_overrides[get_email_sender] = lambda: sender
-    yield sender
-    del app.dependency_overrides[get_email_sender]
-
-
-async def login_status(client, username: str, password: str) -> int:
-    response = await client.post(
-        "/auth/jwt/login", data={"username": username, "password": password}
-    )
-    return response.status_code
 
 
 async def request_reset(client, outbox, email: str) -> str:
@@ -51,7 +21,7 @@ async def request_reset(client, outbox, email: str) -> str:
 # -- forgot / reset password --
 
 
-async def test_forgot_password_sends_a_token_that_resets_the_password(client, alice, outbox):
+async def test_forgot_password_sends_a_token_that_resets_the_password(client, login, alice, outbox):
     response = await client.post("/auth/forgot-password", json={"email": "alice@example.com"})
 
     assert response.status_code == 202
@@ -65,8 +35,8 @@ async def test_forgot_password_sends_a_token_that_resets_the_password(client, al
     )
 
     assert reset.status_code == 200, reset.text
-    assert await login_status(client, "alice", NEW_PASSWORD) == 200
-    assert await login_status(client, "alice", PASSWORD) == 400
+    assert (await login("alice", NEW_PASSWORD)).status_code == 200
+    assert (await login("alice", PASSWORD)).status_code == 400
 
 
 async def test_forgot_password_ignores_the_email_case(client, alice, outbox):
@@ -76,19 +46,26 @@ async def test_forgot_password_ignores_the_email_case(client, alice, outbox):
 
 
 @pytest.mark.parametrize("email", ["nobody@example.com", "sleepy@example.com"])
-async def test_forgot_password_reveals_nothing_for_unknown_or_inactive(
-    client, make_account, outbox, email
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param("/auth/forgot-password", id="forgot-password"),
+        pytest.param("/auth/request-verify-token", id="request-verify-token"),
+    ],
+)
+async def test_forgot_password_or_verify_reveals_nothing_for_unknown_or_inactive(
+    client, make_account, outbox, route, email
 ):
     await make_account("sleepy", is_active=False)
 
-    response = await client.post("/auth/forgot-password", json={"email": email})
+    response = await client.post(route, json={"email": email})
 
     assert response.status_code == 202
     assert response.json() is None
     assert outbox == []
 
 
-async def test_reset_token_works_once(client, alice, outbox):
+async def test_reset_token_works_once(client, login, alice, outbox):
     token = await request_reset(client, outbox, "alice@example.com")
     first = await client.post(
         "/auth/reset-password", json={"token": token, "password": NEW_PASSWORD}
@@ -101,10 +78,10 @@ async def test_reset_token_works_once(client, alice, outbox):
 
     assert again.status_code == 400
     assert again.json() == {"detail": "RESET_PASSWORD_BAD_TOKEN"}
-    assert await login_status(client, "alice", NEW_PASSWORD) == 200
+    assert (await login("alice", NEW_PASSWORD)).status_code == 200
 
 
-async def test_reset_token_dies_when_the_password_changes(client, alice, outbox):
+async def test_reset_token_dies_when_the_password_changes(client, login, alice, outbox):
     token = await request_reset(client, outbox, "alice@example.com")
     changed = await client.patch(
         "/users/me",
@@ -119,7 +96,7 @@ async def test_reset_token_dies_when_the_password_changes(client, alice, outbox)
 
     assert response.status_code == 400
     assert response.json() == {"detail": "RESET_PASSWORD_BAD_TOKEN"}
-    assert await login_status(client, "alice", NEW_PASSWORD) == 200
+    assert (await login("alice", NEW_PASSWORD)).status_code == 200
 
 
 async def test_reset_refused_for_a_user_deactivated_since(client, alice, admin, outbox, db_scalar):
@@ -223,17 +200,6 @@ async def test_verification_flow(client, alice, outbox, db_scalar):
     again = await client.post("/auth/verify", json={"token": outbox.token()})
     assert again.status_code == 400
     assert again.json() == {"detail": "VERIFY_USER_ALREADY_VERIFIED"}
-
-
-@pytest.mark.parametrize("email", ["nobody@example.com", "sleepy@example.com"])
-async def test_request_verify_token_reveals_nothing(client, make_account, outbox, email):
-    await make_account("sleepy", is_active=False)
-
-    response = await client.post("/auth/request-verify-token", json={"email": email})
-
-    assert response.status_code == 202
-    assert response.json() is None
-    assert outbox == []
 
 
 async def test_verify_token_is_void_after_an_email_change(client, alice, outbox, db_scalar):

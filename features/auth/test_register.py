@@ -5,19 +5,9 @@ import uuid
 
 import pytest
 
+from conftest import USER_READ_FIELDS
 from features.auth.manager import UserManager
 
-USER_READ_FIELDS = {
-    "id",
-    "email",
-    "username",
-    "full_name",
-    "is_active",
-    "is_superuser",
-    "is_verified",
-    "created_at",
-    "updated_at",
-}
 GOOD_PASSWORD = "a-long-enough-password"
 
 

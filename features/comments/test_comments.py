@@ -7,23 +7,6 @@ import pytest
 from features.comments.models import CONTENT_MAX
 
 
-async def make_item(client, account, *, is_public=False):
-    response = await client.post(
-        "/items", json={"title": "a thing", "is_public": is_public}, headers=account.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-async def comment(client, account, item_id, content="hello", parent_id=None):
-    body = {"content": content}
-    if parent_id is not None:
-        body["parent_id"] = parent_id
-    response = await client.post(f"/items/{item_id}/comments", json=body, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def thread(client, account, item_id, **params):
     response = await client.get(
         f"/items/{item_id}/comments", params=params, headers=account.headers
@@ -35,9 +18,9 @@ async def thread(client, account, item_id, **params):
 # -- create --
 
 
-async def test_create_answers_comment_read(client, alice):
-    item_id = await make_item(client, alice)
-    body = await comment(client, alice, item_id, content="  first!  ")
+async def test_create_answers_comment_read(create_item, comment, alice):
+    item_id = (await create_item(alice))["id"]
+    body = await comment(alice, item_id, content="  first!  ")
     assert set(body) == {
         "id",
         "item_id",
@@ -58,10 +41,10 @@ async def test_create_answers_comment_read(client, alice):
     assert body["created_at"].endswith(("+00:00", "Z"))
 
 
-async def test_reply_to_a_comment_of_the_same_item(client, alice, bob):
-    item_id = await make_item(client, alice, is_public=True)
-    root = await comment(client, alice, item_id)
-    reply = await comment(client, bob, item_id, "me too", parent_id=root["id"])
+async def test_reply_to_a_comment_of_the_same_item(create_item, comment, alice, bob):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    root = await comment(alice, item_id)
+    reply = await comment(bob, item_id, "me too", parent_id=root["id"])
     assert reply["parent_id"] == root["id"]
     assert reply["author"]["username"] == "bob"
 
@@ -70,24 +53,24 @@ async def test_reply_to_a_comment_of_the_same_item(client, alice, bob):
     "content",
     ["", "   ", "\n\t ", "x" * (CONTENT_MAX + 1), "nul\x00byte", None, 5],
 )
-async def test_bad_content_is_422(client, alice, content):
-    item_id = await make_item(client, alice)
+async def test_bad_content_is_422(client, create_item, alice, content):
+    item_id = (await create_item(alice))["id"]
     response = await client.post(
         f"/items/{item_id}/comments", json={"content": content}, headers=alice.headers
     )
     assert response.status_code == 422, response.text
 
 
-async def test_content_limits(client, alice):
-    item_id = await make_item(client, alice)
-    body = await comment(client, alice, item_id, content=" " + "é" * CONTENT_MAX + " ")
+async def test_content_limits(create_item, comment, alice):
+    item_id = (await create_item(alice))["id"]
+    body = await comment(alice, item_id, content=" " + "é" * CONTENT_MAX + " ")
     assert len(body["content"]) == CONTENT_MAX
-    body = await comment(client, alice, item_id, content="x")
+    body = await comment(alice, item_id, content="x")
     assert body["content"] == "x"
 
 
-async def test_lone_surrogate_is_422(client, alice):
-    item_id = await make_item(client, alice)
+async def test_lone_surrogate_is_422(client, create_item, alice):
+    item_id = (await create_item(alice))["id"]
     response = await client.post(
         f"/items/{item_id}/comments",
         content=b'{"content": "\\ud800"}',
@@ -96,10 +79,10 @@ async def test_lone_surrogate_is_422(client, alice):
     assert response.status_code == 422, response.text
 
 
-async def test_parent_of_another_item_or_unknown_is_400(client, alice):
-    item_id = await make_item(client, alice)
-    other_item_id = await make_item(client, alice)
-    other = await comment(client, alice, other_item_id)
+async def test_parent_of_another_item_or_unknown_is_400(client, create_item, comment, alice):
+    item_id = (await create_item(alice))["id"]
+    other_item_id = (await create_item(alice))["id"]
+    other = await comment(alice, other_item_id)
     for parent_id in (other["id"], str(uuid.uuid4())):
         response = await client.post(
             f"/items/{item_id}/comments",
@@ -115,8 +98,8 @@ async def test_parent_of_another_item_or_unknown_is_400(client, alice):
     assert response.status_code == 422
 
 
-async def test_comment_on_invisible_or_unknown_item_is_404(client, alice, bob):
-    private = await make_item(client, alice)
+async def test_comment_on_invisible_or_unknown_item_is_404(client, create_item, alice, bob):
+    private = (await create_item(alice))["id"]
     for item_id in (private, str(uuid.uuid4())):
         response = await client.post(
             f"/items/{item_id}/comments", json={"content": "hi"}, headers=bob.headers
@@ -133,9 +116,9 @@ async def test_malformed_ids_are_422(client, alice):
     assert (await client.delete("/comments/nope", headers=alice.headers)).status_code == 422
 
 
-async def test_routes_need_a_token(client, alice):
-    item_id = await make_item(client, alice, is_public=True)
-    root = await comment(client, alice, item_id)
+async def test_routes_need_a_token(client, create_item, comment, alice):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    root = await comment(alice, item_id)
     for method, url in [
         ("GET", f"/items/{item_id}/comments"),
         ("POST", f"/items/{item_id}/comments"),
@@ -150,14 +133,14 @@ async def test_routes_need_a_token(client, alice):
 # -- read --
 
 
-async def test_thread_nests_replies_oldest_first(client, alice, bob):
-    item_id = await make_item(client, alice, is_public=True)
-    first = await comment(client, alice, item_id, "first")
-    second = await comment(client, bob, item_id, "second")
-    a = await comment(client, bob, item_id, "a", parent_id=first["id"])
-    b = await comment(client, alice, item_id, "b", parent_id=first["id"])
-    a1 = await comment(client, alice, item_id, "a1", parent_id=a["id"])
-    a1x = await comment(client, bob, item_id, "a1x", parent_id=a1["id"])
+async def test_thread_nests_replies_oldest_first(client, create_item, comment, alice, bob):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    first = await comment(alice, item_id, "first")
+    second = await comment(bob, item_id, "second")
+    a = await comment(bob, item_id, "a", parent_id=first["id"])
+    b = await comment(alice, item_id, "b", parent_id=first["id"])
+    a1 = await comment(alice, item_id, "a1", parent_id=a["id"])
+    a1x = await comment(bob, item_id, "a1x", parent_id=a1["id"])
 
     page = await thread(client, bob, item_id)
     assert (page["total"], page["skip"], page["limit"]) == (2, 0, 20)
@@ -173,10 +156,10 @@ async def test_thread_nests_replies_oldest_first(client, alice, bob):
     assert page["items"][1]["replies"] == []
 
 
-async def test_pagination_counts_top_level_comments(client, alice):
-    item_id = await make_item(client, alice)
-    roots = [await comment(client, alice, item_id, f"c{i}") for i in range(5)]
-    await comment(client, alice, item_id, "reply", parent_id=roots[3]["id"])
+async def test_pagination_counts_top_level_comments(client, create_item, comment, alice):
+    item_id = (await create_item(alice))["id"]
+    roots = [await comment(alice, item_id, f"c{i}") for i in range(5)]
+    await comment(alice, item_id, "reply", parent_id=roots[3]["id"])
     page = await thread(client, alice, item_id, skip=2, limit=2)
     assert page["total"] == 5
     assert (page["skip"], page["limit"]) == (2, 2)
@@ -184,36 +167,36 @@ async def test_pagination_counts_top_level_comments(client, alice):
     assert [r["content"] for r in page["items"][1]["replies"]] == ["reply"]
     assert (await thread(client, alice, item_id, skip=10))["items"] == []
     # another item's comments never show
-    other = await make_item(client, alice)
+    other = (await create_item(alice))["id"]
     assert (await thread(client, alice, other))["total"] == 0
 
 
 @pytest.mark.parametrize("params", [{"skip": -1}, {"limit": 0}, {"limit": 101}, {"skip": "x"}])
-async def test_bad_paging_is_422(client, alice, params):
-    item_id = await make_item(client, alice)
+async def test_bad_paging_is_422(client, create_item, alice, params):
+    item_id = (await create_item(alice))["id"]
     response = await client.get(f"/items/{item_id}/comments", params=params, headers=alice.headers)
     assert response.status_code == 422
 
 
 async def test_private_thread_is_invisible_to_others_visible_to_superuser(
-    client, alice, bob, admin
+    client, create_item, comment, alice, bob, admin
 ):
-    item_id = await make_item(client, alice)
-    root = await comment(client, alice, item_id, "secret")
+    item_id = (await create_item(alice))["id"]
+    root = await comment(alice, item_id, "secret")
     assert (await client.get(f"/items/{item_id}/comments", headers=bob.headers)).status_code == 404
     page = await thread(client, admin, item_id)
     assert [c["id"] for c in page["items"]] == [root["id"]]
     # and a superuser may join in
-    await comment(client, admin, item_id, "noted", parent_id=root["id"])
+    await comment(admin, item_id, "noted", parent_id=root["id"])
 
 
 # -- edit --
 
 
-async def test_author_edits_and_updated_at_advances(client, alice, bob):
-    item_id = await make_item(client, alice, is_public=True)
-    root = await comment(client, alice, item_id, "tpyo")
-    reply = await comment(client, bob, item_id, "a typo", parent_id=root["id"])
+async def test_author_edits_and_updated_at_advances(client, create_item, comment, alice, bob):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    root = await comment(alice, item_id, "tpyo")
+    reply = await comment(bob, item_id, "a typo", parent_id=root["id"])
     response = await client.patch(
         f"/comments/{root['id']}", json={"content": "  typo  "}, headers=alice.headers
     )
@@ -226,20 +209,20 @@ async def test_author_edits_and_updated_at_advances(client, alice, bob):
     assert (await thread(client, bob, item_id))["items"][0]["content"] == "typo"
 
 
-async def test_edit_validates_content(client, alice):
-    item_id = await make_item(client, alice)
-    root = await comment(client, alice, item_id)
+async def test_edit_validates_content(client, create_item, comment, alice):
+    item_id = (await create_item(alice))["id"]
+    root = await comment(alice, item_id)
     for body in ({"content": "   "}, {}, {"content": "a\x00"}):
         response = await client.patch(f"/comments/{root['id']}", json=body, headers=alice.headers)
         assert response.status_code == 422
 
 
-async def test_edit_permissions(client, make_account, alice, bob, admin):
+async def test_edit_permissions(client, create_item, comment, make_account, alice, bob, admin):
     carol = await make_account("carol")
-    public = await make_item(client, alice, is_public=True)
-    private = await make_item(client, alice)
-    on_public = await comment(client, bob, public, "bob's words")
-    on_private = await comment(client, alice, private, "alice's words")
+    public = (await create_item(alice, is_public=True))["id"]
+    private = (await create_item(alice))["id"]
+    on_public = await comment(bob, public, "bob's words")
+    on_private = await comment(alice, private, "alice's words")
 
     async def edit(account, comment_id):
         response = await client.patch(
@@ -267,12 +250,12 @@ async def delete(client, account, comment_id):
     return (await client.delete(f"/comments/{comment_id}", headers=account.headers)).status_code
 
 
-async def test_delete_permissions(client, make_account, alice, bob, admin):
+async def test_delete_permissions(client, create_item, comment, make_account, alice, bob, admin):
     carol = await make_account("carol")
-    public = await make_item(client, alice, is_public=True)
-    private = await make_item(client, alice)
-    by_carol = [await comment(client, carol, public, f"c{i}") for i in range(4)]
-    on_private = await comment(client, alice, private)
+    public = (await create_item(alice, is_public=True))["id"]
+    private = (await create_item(alice))["id"]
+    by_carol = [await comment(carol, public, f"c{i}") for i in range(4)]
+    on_private = await comment(alice, private)
 
     assert await delete(client, bob, by_carol[0]["id"]) == 403  # sees the item, no right
     assert await delete(client, bob, on_private["id"]) == 404  # does not see the item
@@ -286,18 +269,18 @@ async def test_delete_permissions(client, make_account, alice, bob, admin):
     assert [c["id"] for c in page["items"]] == [by_carol[3]["id"]]
 
 
-async def test_leaf_is_removed(client, alice, db_scalar):
-    item_id = await make_item(client, alice)
-    root = await comment(client, alice, item_id)
+async def test_leaf_is_removed(client, create_item, comment, alice, db_scalar):
+    item_id = (await create_item(alice))["id"]
+    root = await comment(alice, item_id)
     assert await delete(client, alice, root["id"]) == 204
     assert await db_scalar("SELECT count(*) FROM comments") == 0
 
 
-async def test_comment_with_replies_becomes_a_tombstone(client, alice, bob):
-    item_id = await make_item(client, alice, is_public=True)
-    root = await comment(client, bob, item_id, "controversial")
-    reply = await comment(client, alice, item_id, "indeed", parent_id=root["id"])
-    later = await comment(client, alice, item_id, "later")
+async def test_comment_with_replies_becomes_a_tombstone(client, create_item, comment, alice, bob):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    root = await comment(bob, item_id, "controversial")
+    reply = await comment(alice, item_id, "indeed", parent_id=root["id"])
+    later = await comment(alice, item_id, "later")
     assert await delete(client, bob, root["id"]) == 204
 
     page = await thread(client, alice, item_id)
@@ -325,14 +308,16 @@ async def test_comment_with_replies_becomes_a_tombstone(client, alice, bob):
     assert response.status_code == 400
 
 
-async def test_last_reply_going_removes_the_tombstone_chain(client, alice, bob, db_scalar):
-    item_id = await make_item(client, alice, is_public=True)
-    keep = await comment(client, alice, item_id, "unrelated")
-    a = await comment(client, alice, item_id, "a")
-    b = await comment(client, bob, item_id, "b", parent_id=a["id"])
-    c = await comment(client, alice, item_id, "c", parent_id=b["id"])
-    d = await comment(client, bob, item_id, "d", parent_id=c["id"])
-    sibling = await comment(client, bob, item_id, "sibling of c", parent_id=b["id"])
+async def test_last_reply_going_removes_the_tombstone_chain(
+    client, create_item, comment, alice, bob, db_scalar
+):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    keep = await comment(alice, item_id, "unrelated")
+    a = await comment(alice, item_id, "a")
+    b = await comment(bob, item_id, "b", parent_id=a["id"])
+    c = await comment(alice, item_id, "c", parent_id=b["id"])
+    d = await comment(bob, item_id, "d", parent_id=c["id"])
+    sibling = await comment(bob, item_id, "sibling of c", parent_id=b["id"])
     # a, b and c become tombstones: each has replies
     for account, node in ((alice, a), (bob, b), (alice, c)):
         assert await delete(client, account, node["id"]) == 204
@@ -354,11 +339,13 @@ async def test_last_reply_going_removes_the_tombstone_chain(client, alice, bob, 
     assert await db_scalar("SELECT count(*) FROM comments") == 1
 
 
-async def test_tombstone_with_two_live_branches_stays_until_both_go(client, alice, db_scalar):
-    item_id = await make_item(client, alice)
-    root = await comment(client, alice, item_id)
-    left = await comment(client, alice, item_id, "left", parent_id=root["id"])
-    right = await comment(client, alice, item_id, "right", parent_id=root["id"])
+async def test_tombstone_with_two_live_branches_stays_until_both_go(
+    client, create_item, comment, alice, db_scalar
+):
+    item_id = (await create_item(alice))["id"]
+    root = await comment(alice, item_id)
+    left = await comment(alice, item_id, "left", parent_id=root["id"])
+    right = await comment(alice, item_id, "right", parent_id=root["id"])
     assert await delete(client, alice, root["id"]) == 204
     assert await delete(client, alice, left["id"]) == 204
     page = await thread(client, alice, item_id)
@@ -369,12 +356,14 @@ async def test_tombstone_with_two_live_branches_stays_until_both_go(client, alic
     assert await db_scalar("SELECT count(*) FROM comments") == 0
 
 
-async def test_deleting_the_item_deletes_its_comments(client, alice, bob, db_scalar):
-    item_id = await make_item(client, alice, is_public=True)
-    root = await comment(client, bob, item_id)
-    await comment(client, alice, item_id, parent_id=root["id"])
-    other = await make_item(client, alice)
-    await comment(client, alice, other)
+async def test_deleting_the_item_deletes_its_comments(
+    client, create_item, comment, alice, bob, db_scalar
+):
+    item_id = (await create_item(alice, is_public=True))["id"]
+    root = await comment(bob, item_id)
+    await comment(alice, item_id, parent_id=root["id"])
+    other = (await create_item(alice))["id"]
+    await comment(alice, other)
     response = await client.delete(f"/items/{item_id}", headers=alice.headers)
     assert response.status_code == 204
     assert await db_scalar("SELECT count(*) FROM comments") == 1

@@ -3,27 +3,13 @@
 import asyncio
 
 
-async def make_item(client, account):
-    response = await client.post("/items", json={"title": "a thing"}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-async def comment(client, account, item_id, parent_id=None):
-    response = await client.post(
-        f"/items/{item_id}/comments",
-        json={"content": "hi", "parent_id": parent_id},
-        headers=account.headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-async def test_siblings_deleted_at_once_take_their_tombstone(client, alice, db_scalar):
-    item_id = await make_item(client, alice)
-    root = await comment(client, alice, item_id)
-    middle = await comment(client, alice, item_id, parent_id=root)
-    leaves = [await comment(client, alice, item_id, parent_id=middle) for _ in range(8)]
+async def test_siblings_deleted_at_once_take_their_tombstone(
+    client, create_item, comment, alice, db_scalar
+):
+    item_id = (await create_item(alice))["id"]
+    root = (await comment(alice, item_id))["id"]
+    middle = (await comment(alice, item_id, parent_id=root))["id"]
+    leaves = [(await comment(alice, item_id, parent_id=middle))["id"] for _ in range(8)]
     for tombstone in (root, middle):
         response = await client.delete(f"/comments/{tombstone}", headers=alice.headers)
         assert response.status_code == 204
@@ -35,10 +21,12 @@ async def test_siblings_deleted_at_once_take_their_tombstone(client, alice, db_s
     assert await db_scalar("SELECT count(*) FROM comments") == 0
 
 
-async def test_reply_racing_the_parents_deletion_is_never_lost(client, alice, db_scalar):
-    item_id = await make_item(client, alice)
+async def test_reply_racing_the_parents_deletion_is_never_lost(
+    client, create_item, comment, alice, db_scalar
+):
+    item_id = (await create_item(alice))["id"]
     for _ in range(5):
-        parent = await comment(client, alice, item_id)
+        parent = (await comment(alice, item_id))["id"]
         deleted, replied = await asyncio.gather(
             client.delete(f"/comments/{parent}", headers=alice.headers),
             client.post(

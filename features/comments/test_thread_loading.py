@@ -11,14 +11,6 @@ from features.comments.models import MAX_DEPTH, Comment
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def make_item(client, account, *, is_public=False):
-    response = await client.post(
-        "/items", json={"title": "a thing", "is_public": is_public}, headers=account.headers
-    )
-    assert response.status_code == 201, response.text
-    return uuid.UUID(response.json()["id"])
-
-
 async def insert_comments(rows):
     """Insert comment rows straight into the database (parents before children)."""
     async with session_factory() as session:
@@ -74,9 +66,11 @@ async def measure(client, count_statements, account, item_id, **params):
     return counter.count, response.json()
 
 
-async def test_statements_do_not_grow_with_thread_size(client, alice, count_statements):
-    small_item = await make_item(client, alice)
-    big_item = await make_item(client, alice)
+async def test_statements_do_not_grow_with_thread_size(
+    client, create_item, alice, count_statements
+):
+    small_item = uuid.UUID((await create_item(alice))["id"])
+    big_item = uuid.UUID((await create_item(alice))["id"])
     await make_wide(small_item, alice, 3, roots=1)
     await make_wide(big_item, alice, 500, roots=20)
 
@@ -89,9 +83,9 @@ async def test_statements_do_not_grow_with_thread_size(client, alice, count_stat
     assert small == big
 
 
-async def test_statements_do_not_grow_with_depth(client, alice, count_statements):
-    shallow_item = await make_item(client, alice)
-    deep_item = await make_item(client, alice)
+async def test_statements_do_not_grow_with_depth(client, create_item, alice, count_statements):
+    shallow_item = uuid.UUID((await create_item(alice))["id"])
+    deep_item = uuid.UUID((await create_item(alice))["id"])
     await make_chain(shallow_item, alice, 1)
     await make_chain(deep_item, alice, 50)
 
@@ -102,8 +96,8 @@ async def test_statements_do_not_grow_with_depth(client, alice, count_statements
     assert count_nodes(page["items"]) == 51
 
 
-async def test_deep_thread_nests_in_order(client, alice):
-    item_id = await make_item(client, alice)
+async def test_deep_thread_nests_in_order(client, create_item, alice):
+    item_id = uuid.UUID((await create_item(alice))["id"])
     rows = await make_chain(item_id, alice, 60)
     response = await client.get(f"/items/{item_id}/comments", headers=alice.headers)
     assert response.status_code == 200, response.text
@@ -116,8 +110,8 @@ async def test_deep_thread_nests_in_order(client, alice):
     assert node is None
 
 
-async def test_deepest_allowed_thread_serializes(client, alice):
-    item_id = await make_item(client, alice)
+async def test_deepest_allowed_thread_serializes(client, create_item, alice):
+    item_id = uuid.UUID((await create_item(alice))["id"])
     rows = await make_chain(item_id, alice, MAX_DEPTH)
     page = (await client.get(f"/items/{item_id}/comments", headers=alice.headers)).json()
     assert count_nodes(page["items"]) == MAX_DEPTH + 1
@@ -133,8 +127,8 @@ async def test_deepest_allowed_thread_serializes(client, alice):
         assert response.status_code == status, response.text
 
 
-async def test_wide_thread_keeps_order_at_every_level(client, alice):
-    item_id = await make_item(client, alice)
+async def test_wide_thread_keeps_order_at_every_level(client, create_item, alice):
+    item_id = uuid.UUID((await create_item(alice))["id"])
     rows = await make_wide(item_id, alice, 500, roots=30)
     page = (await client.get(f"/items/{item_id}/comments?limit=100", headers=alice.headers)).json()
     assert page["total"] == 30
@@ -151,8 +145,8 @@ async def test_wide_thread_keeps_order_at_every_level(client, alice):
         stack.extend(node["replies"])
 
 
-async def test_a_page_holds_only_its_own_subtrees(client, alice):
-    item_id = await make_item(client, alice)
+async def test_a_page_holds_only_its_own_subtrees(client, create_item, alice):
+    item_id = uuid.UUID((await create_item(alice))["id"])
     rows = await make_wide(item_id, alice, 200, roots=10)
     pages = [
         (
@@ -168,10 +162,12 @@ async def test_a_page_holds_only_its_own_subtrees(client, alice):
     assert sum(count_nodes(p["items"]) for p in pages) == len(rows)
 
 
-async def test_delete_in_a_deep_chain_takes_fixed_statements(client, alice, count_statements):
+async def test_delete_in_a_deep_chain_takes_fixed_statements(
+    client, create_item, alice, count_statements
+):
     counts = []
     for depth in (2, 50):
-        item_id = await make_item(client, alice)
+        item_id = uuid.UUID((await create_item(alice))["id"])
         rows = await make_chain(item_id, alice, depth)
         with count_statements() as counter:
             response = await client.delete(f"/comments/{rows[-1]['id']}", headers=alice.headers)

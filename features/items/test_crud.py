@@ -6,16 +6,11 @@ import uuid
 import pytest
 
 
-async def create(client, account, **fields):
-    body = {"title": "A thing", **fields}
-    response = await client.post("/items", json=body, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def test_create_returns_the_item_with_owner_and_folded_sorted_tags(client, alice, db_scalar):
-    item = await create(
-        client, alice, title="  Lamp  ", description="bright", tags=["Zed", "alpha", "ZED", " b "]
+async def test_create_returns_the_item_with_owner_and_folded_sorted_tags(
+    create_item, alice, db_scalar
+):
+    item = await create_item(
+        alice, title="  Lamp  ", description="bright", tags=["Zed", "alpha", "ZED", " b "]
     )
     assert item["title"] == "Lamp"
     assert item["description"] == "bright"
@@ -31,14 +26,14 @@ async def test_create_returns_the_item_with_owner_and_folded_sorted_tags(client,
     assert await db_scalar("select count(*) from item_tags") == 3
 
 
-async def test_create_defaults(client, alice):
-    item = await create(client, alice)
+async def test_create_defaults(create_item, alice):
+    item = await create_item(alice)
     assert (item["description"], item["is_public"], item["tags"]) == (None, False, [])
 
 
-async def test_tags_are_stored_once_and_shared(client, alice, bob, db_scalar):
-    await create(client, alice, tags=["Red", "blue"])
-    await create(client, bob, tags=["RED", "green"])
+async def test_tags_are_stored_once_and_shared(create_item, alice, bob, db_scalar):
+    await create_item(alice, tags=["Red", "blue"])
+    await create_item(bob, tags=["RED", "green"])
     assert await db_scalar("select count(*) from tags") == 3
     assert await db_scalar("select count(*) from tags where name = 'red'") == 1
     assert await db_scalar("select count(*) from item_tags") == 4
@@ -79,9 +74,8 @@ async def test_create_rejects_a_lone_surrogate(client, alice):
     assert response.status_code == 422
 
 
-async def test_limits_are_inclusive(client, alice):
-    item = await create(
-        client,
+async def test_limits_are_inclusive(create_item, alice):
+    item = await create_item(
         alice,
         title="x" * 100,
         description="d" * 10_000,
@@ -91,13 +85,13 @@ async def test_limits_are_inclusive(client, alice):
     assert len(item["tags"]) == 20
 
 
-async def test_duplicate_tags_count_once_towards_the_limit(client, alice):
-    item = await create(client, alice, tags=[f"T{n}" for n in range(20)] + ["t0", "T1"])
+async def test_duplicate_tags_count_once_towards_the_limit(create_item, alice):
+    item = await create_item(alice, tags=[f"T{n}" for n in range(20)] + ["t0", "T1"])
     assert len(item["tags"]) == 20
 
 
-async def test_read_one(client, alice):
-    item = await create(client, alice, tags=["b", "a"])
+async def test_read_one(client, create_item, alice):
+    item = await create_item(alice, tags=["b", "a"])
     response = await client.get(f"/items/{item['id']}", headers=alice.headers)
     assert response.status_code == 200
     assert response.json() == item
@@ -111,8 +105,8 @@ async def test_read_unknown_or_malformed_id(client, alice):
     assert (await client.delete("/items/123", headers=alice.headers)).status_code == 422
 
 
-async def test_patch_changes_only_the_fields_sent(client, alice):
-    item = await create(client, alice, description="keep", is_public=True, tags=["keep"])
+async def test_patch_changes_only_the_fields_sent(client, create_item, alice):
+    item = await create_item(alice, description="keep", is_public=True, tags=["keep"])
     await asyncio.sleep(0.01)  # SQLite keeps milliseconds
     response = await client.patch(
         f"/items/{item['id']}", json={"title": " New "}, headers=alice.headers
@@ -131,8 +125,8 @@ async def test_patch_changes_only_the_fields_sent(client, alice):
     assert again.json() == patched
 
 
-async def test_patch_tags_only_advances_updated_at(client, alice, db_scalar):
-    item = await create(client, alice, tags=["old", "both"])
+async def test_patch_tags_only_advances_updated_at(client, create_item, alice, db_scalar):
+    item = await create_item(alice, tags=["old", "both"])
     await asyncio.sleep(0.01)
     response = await client.patch(
         f"/items/{item['id']}", json={"tags": ["BOTH", "new"]}, headers=alice.headers
@@ -145,8 +139,8 @@ async def test_patch_tags_only_advances_updated_at(client, alice, db_scalar):
     assert await db_scalar("select count(*) from tags") == 3
 
 
-async def test_patch_description_null_clears_it(client, alice):
-    item = await create(client, alice, description="text")
+async def test_patch_description_null_clears_it(client, create_item, alice):
+    item = await create_item(alice, description="text")
     response = await client.patch(
         f"/items/{item['id']}", json={"description": None}, headers=alice.headers
     )
@@ -166,23 +160,25 @@ async def test_patch_description_null_clears_it(client, alice):
         {"description": "x" * 10_001},
     ],
 )
-async def test_patch_rejects_invalid_bodies(client, alice, body):
-    item = await create(client, alice, tags=["keep"])
+async def test_patch_rejects_invalid_bodies(client, create_item, alice, body):
+    item = await create_item(alice, tags=["keep"])
     response = await client.patch(f"/items/{item['id']}", json=body, headers=alice.headers)
     assert response.status_code == 422, response.text
     unchanged = await client.get(f"/items/{item['id']}", headers=alice.headers)
     assert unchanged.json() == item
 
 
-async def test_empty_patch_is_allowed(client, alice):
-    item = await create(client, alice)
+async def test_empty_patch_is_allowed(client, create_item, alice):
+    item = await create_item(alice)
     response = await client.patch(f"/items/{item['id']}", json={}, headers=alice.headers)
     assert response.status_code == 200
     assert response.json()["title"] == item["title"]
 
 
-async def test_put_replaces_every_field_and_resets_the_unsent(client, alice, db_scalar):
-    item = await create(client, alice, description="old", is_public=True, tags=["a", "b"])
+async def test_put_replaces_every_field_and_resets_the_unsent(
+    client, create_item, alice, db_scalar
+):
+    item = await create_item(alice, description="old", is_public=True, tags=["a", "b"])
     await asyncio.sleep(0.01)
     response = await client.put(
         f"/items/{item['id']}", json={"title": "New"}, headers=alice.headers
@@ -198,15 +194,15 @@ async def test_put_replaces_every_field_and_resets_the_unsent(client, alice, db_
     assert await db_scalar("select count(*) from item_tags") == 0
 
 
-async def test_put_requires_a_full_body(client, alice):
-    item = await create(client, alice)
+async def test_put_requires_a_full_body(client, create_item, alice):
+    item = await create_item(alice)
     response = await client.put(f"/items/{item['id']}", json={}, headers=alice.headers)
     assert response.status_code == 422
 
 
-async def test_delete_removes_the_item_and_its_links(client, alice, db_scalar):
-    item = await create(client, alice, tags=["a"])
-    other = await create(client, alice, tags=["a"])
+async def test_delete_removes_the_item_and_its_links(client, create_item, alice, db_scalar):
+    item = await create_item(alice, tags=["a"])
+    other = await create_item(alice, tags=["a"])
     response = await client.delete(f"/items/{item['id']}", headers=alice.headers)
     assert response.status_code == 204
     assert response.content == b""
@@ -218,9 +214,11 @@ async def test_delete_removes_the_item_and_its_links(client, alice, db_scalar):
     assert still.json()["tags"] == ["a"]
 
 
-async def test_deleting_a_user_deletes_their_items(client, admin, alice, bob, db_scalar):
-    item = await create(client, alice, tags=["a"])
-    kept = await create(client, bob)
+async def test_deleting_a_user_deletes_their_items(
+    client, create_item, admin, alice, bob, db_scalar
+):
+    item = await create_item(alice, tags=["a"])
+    kept = await create_item(bob)
     transfer = await client.post(
         f"/items/{kept['id']}/transfer", json={"new_owner_id": alice.id}, headers=bob.headers
     )
@@ -243,8 +241,10 @@ async def test_deleting_a_user_deletes_their_items(client, admin, alice, bob, db
     ]
 
 
-async def test_owner_and_timestamps_cannot_be_written_through_the_body(client, alice, bob):
-    item = await create(client, alice, owner_id=bob.id, created_at="2000-01-01T00:00:00Z")
+async def test_owner_and_timestamps_cannot_be_written_through_the_body(
+    client, create_item, alice, bob
+):
+    item = await create_item(alice, owner_id=bob.id, created_at="2000-01-01T00:00:00Z")
     assert item["owner_id"] == alice.id
     assert not item["created_at"].startswith("2000")
     response = await client.patch(

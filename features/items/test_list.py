@@ -3,12 +3,6 @@
 import pytest
 
 
-async def create(client, account, title="A thing", **fields):
-    response = await client.post("/items", json={"title": title, **fields}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def bulk(client, account, bodies):
     response = await client.post("/items/bulk", json=bodies, headers=account.headers)
     assert response.status_code == 201, response.text
@@ -21,11 +15,13 @@ async def titles(client, account, **params):
     return [item["title"] for item in response.json()["items"]]
 
 
-async def test_each_caller_sees_own_and_public_items_a_superuser_all(client, alice, bob, admin):
-    await create(client, alice, "alice private")
-    await create(client, alice, "alice public", is_public=True)
-    await create(client, bob, "bob private")
-    await create(client, bob, "bob public", is_public=True)
+async def test_each_caller_sees_own_and_public_items_a_superuser_all(
+    client, create_item, alice, bob, admin
+):
+    await create_item(alice, "alice private")
+    await create_item(alice, "alice public", is_public=True)
+    await create_item(bob, "bob private")
+    await create_item(bob, "bob public", is_public=True)
 
     assert await titles(client, alice) == ["bob public", "alice public", "alice private"]
     assert await titles(client, bob) == ["bob public", "bob private", "alice public"]
@@ -34,9 +30,9 @@ async def test_each_caller_sees_own_and_public_items_a_superuser_all(client, ali
     assert await titles(client, admin, owner_only=True) == []
 
 
-async def test_page_shape_total_and_paging(client, alice):
+async def test_page_shape_total_and_paging(client, create_item, alice):
     for n in range(5):
-        await create(client, alice, f"item {n}")
+        await create_item(alice, f"item {n}")
     response = await client.get("/items", params={"skip": 1, "limit": 2}, headers=alice.headers)
     body = response.json()
     assert (body["total"], body["skip"], body["limit"]) == (5, 1, 2)
@@ -61,11 +57,11 @@ async def test_limit_100_is_allowed(client, alice):
     assert response.status_code == 200
 
 
-async def test_newest_first_ties_broken_by_id_descending(client, alice):
+async def test_newest_first_ties_broken_by_id_descending(client, create_item, alice):
     # one INSERT for the batch: rows created by one statement share created_at
     items = await bulk(client, alice, [{"title": f"same {n}"} for n in range(6)])
     assert len({item["created_at"] for item in items}) == 1
-    newer = await create(client, alice, "newer")
+    newer = await create_item(alice, "newer")
     listed = (await client.get("/items", headers=alice.headers)).json()["items"]
     assert listed[0]["id"] == newer["id"]
     tied = [item["id"] for item in listed[1:]]
@@ -78,11 +74,13 @@ async def test_newest_first_ties_broken_by_id_descending(client, alice):
     assert seen == [item["id"] for item in listed]
 
 
-async def test_tag_filter_is_case_insensitive_and_respects_visibility(client, alice, bob):
-    await create(client, alice, "tagged", tags=["Garden"])
-    await create(client, alice, "other", tags=["kitchen"])
-    await create(client, bob, "bob's private", tags=["garden"])
-    await create(client, bob, "bob's public", tags=["GARDEN"], is_public=True)
+async def test_tag_filter_is_case_insensitive_and_respects_visibility(
+    client, create_item, alice, bob
+):
+    await create_item(alice, "tagged", tags=["Garden"])
+    await create_item(alice, "other", tags=["kitchen"])
+    await create_item(bob, "bob's private", tags=["garden"])
+    await create_item(bob, "bob's public", tags=["GARDEN"], is_public=True)
     assert await titles(client, alice, tag="GARDEN") == ["bob's public", "tagged"]
     assert await titles(client, alice, tag=" garden ") == ["bob's public", "tagged"]
     assert await titles(client, alice, tag="nothing") == []
@@ -132,7 +130,9 @@ async def test_bad_tag_filter_is_422(client, alice, tag):
         ("no such", []),
     ],
 )
-async def test_search_is_a_literal_case_insensitive_substring(client, alice, search, expected):
+async def test_search_is_a_literal_case_insensitive_substring(
+    client, create_item, alice, search, expected
+):
     for title in [
         "1000 cotton",
         "100% cotton",
@@ -144,15 +144,15 @@ async def test_search_is_a_literal_case_insensitive_substring(client, alice, sea
         "σοφία",
         "日本語",
     ]:
-        await create(client, alice, title)
+        await create_item(alice, title)
     assert await titles(client, alice, search=search, limit=100) == expected
 
 
-async def test_search_combines_with_other_filters_and_counts(client, alice, bob):
-    await create(client, alice, "red chair", tags=["furniture"])
-    await create(client, alice, "red table")
-    await create(client, bob, "red lamp", is_public=True, tags=["furniture"])
-    await create(client, bob, "red secret")
+async def test_search_combines_with_other_filters_and_counts(client, create_item, alice, bob):
+    await create_item(alice, "red chair", tags=["furniture"])
+    await create_item(alice, "red table")
+    await create_item(bob, "red lamp", is_public=True, tags=["furniture"])
+    await create_item(bob, "red secret")
     body = (
         await client.get(
             "/items", params={"search": "RED", "tag": "Furniture"}, headers=alice.headers
@@ -163,8 +163,8 @@ async def test_search_combines_with_other_filters_and_counts(client, alice, bob)
     assert await titles(client, alice, search="red", owner_only=True) == ["red table", "red chair"]
 
 
-async def test_search_follows_title_changes(client, alice):
-    item = await create(client, alice, "Old Name")
+async def test_search_follows_title_changes(client, create_item, alice):
+    item = await create_item(alice, "Old Name")
     await client.patch(f"/items/{item['id']}", json={"title": "NEW name"}, headers=alice.headers)
     assert await titles(client, alice, search="old") == []
     assert await titles(client, alice, search="new NAME") == ["NEW name"]

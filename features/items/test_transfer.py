@@ -7,14 +7,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def create(client, account, **fields):
-    response = await client.post(
-        "/items", json={"title": "Heirloom", **fields}, headers=account.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def transfer(client, account, item_id, new_owner_id):
     return await client.post(
         f"/items/{item_id}/transfer",
@@ -37,8 +29,8 @@ def state(db_scalar, is_postgres):
     return read
 
 
-async def test_owner_transfers_and_the_log_records_it(client, alice, bob, state):
-    item = await create(client, alice, tags=["t"])
+async def test_owner_transfers_and_the_log_records_it(client, create_item, alice, bob, state):
+    item = await create_item(alice, tags=["t"])
     response = await transfer(client, alice, item["id"], bob.id)
     assert response.status_code == 200, response.text
     moved = response.json()
@@ -59,16 +51,18 @@ async def test_owner_transfers_and_the_log_records_it(client, alice, bob, state)
     uuid.UUID(entry["id"])
 
 
-async def test_superuser_transfer_logs_the_previous_owner(client, alice, bob, admin, state):
-    item = await create(client, alice)
+async def test_superuser_transfer_logs_the_previous_owner(
+    client, create_item, alice, bob, admin, state
+):
+    item = await create_item(alice)
     response = await transfer(client, admin, item["id"], bob.id)
     assert response.status_code == 200
     log = (await client.get(f"/items/{item['id']}/transfers", headers=admin.headers)).json()
     assert [(e["from_user_id"], e["to_user_id"]) for e in log] == [(alice.id, bob.id)]
 
 
-async def test_log_is_oldest_first(client, alice, bob, admin):
-    item = await create(client, alice)
+async def test_log_is_oldest_first(client, create_item, alice, bob, admin):
+    item = await create_item(alice)
     # SQLite keeps milliseconds: entries within one would be ordered by id only
     assert (await transfer(client, alice, item["id"], bob.id)).status_code == 200
     await asyncio.sleep(0.002)
@@ -84,15 +78,17 @@ async def test_log_is_oldest_first(client, alice, bob, admin):
     assert [e["transferred_at"] for e in log] == sorted(e["transferred_at"] for e in log)
 
 
-async def test_transfer_to_the_current_owner_is_400(client, alice, admin, state):
-    item = await create(client, alice)
+async def test_transfer_to_the_current_owner_is_400(client, create_item, alice, admin, state):
+    item = await create_item(alice)
     assert (await transfer(client, alice, item["id"], alice.id)).status_code == 400
     assert (await transfer(client, admin, item["id"], alice.id)).status_code == 400
     assert await state(item["id"]) == (alice.id, 0)
 
 
-async def test_unknown_or_inactive_new_owner_is_404(client, alice, make_account, state):
-    item = await create(client, alice)
+async def test_unknown_or_inactive_new_owner_is_404(
+    client, create_item, alice, make_account, state
+):
+    item = await create_item(alice)
     unknown = await transfer(client, alice, item["id"], uuid.uuid4())
     assert unknown.status_code == 404
     assert unknown.json() == {"detail": "User not found"}
@@ -103,10 +99,10 @@ async def test_unknown_or_inactive_new_owner_is_404(client, alice, make_account,
     assert await state(item["id"]) == (alice.id, 0)
 
 
-async def test_others_cannot_transfer(client, alice, bob, make_account, state):
+async def test_others_cannot_transfer(client, create_item, alice, bob, make_account, state):
     carol = await make_account("carol")
-    private = await create(client, alice)
-    public = await create(client, alice, is_public=True)
+    private = await create_item(alice)
+    public = await create_item(alice, is_public=True)
     assert (await transfer(client, bob, private["id"], bob.id)).status_code == 404
     assert (await transfer(client, bob, public["id"], carol.id)).status_code == 403
     assert (await transfer(client, bob, public["id"], bob.id)).status_code == 403
@@ -119,8 +115,8 @@ async def test_others_cannot_transfer(client, alice, bob, make_account, state):
 @pytest.mark.parametrize(
     "body", [{}, {"new_owner_id": "nope"}, {"new_owner_id": None}, {"new_owner_id": 5}]
 )
-async def test_bad_transfer_body_is_422(client, alice, body, state):
-    item = await create(client, alice)
+async def test_bad_transfer_body_is_422(client, create_item, alice, body, state):
+    item = await create_item(alice)
     response = await client.post(f"/items/{item['id']}/transfer", json=body, headers=alice.headers)
     assert response.status_code == 422
     assert await state(item["id"]) == (alice.id, 0)
@@ -135,9 +131,9 @@ async def test_transfer_of_unknown_or_malformed_item(client, alice, bob):
 
 
 async def test_a_failure_after_the_change_leaves_owner_and_log_untouched(
-    client, alice, bob, state, monkeypatch
+    client, create_item, alice, bob, state, monkeypatch
 ):
-    item = await create(client, alice)
+    item = await create_item(alice)
 
     async def failing_commit(self):
         await self.flush()  # the owner change and the log row reach the database...
@@ -150,9 +146,9 @@ async def test_a_failure_after_the_change_leaves_owner_and_log_untouched(
     assert await state(item["id"]) == (alice.id, 0)
 
 
-async def test_transfers_log_visibility(client, alice, bob, admin):
-    public = await create(client, alice, is_public=True)
-    private = await create(client, alice)
+async def test_transfers_log_visibility(client, create_item, alice, bob, admin):
+    public = await create_item(alice, is_public=True)
+    private = await create_item(alice)
     assert (
         await client.get(f"/items/{public['id']}/transfers", headers=alice.headers)
     ).json() == []

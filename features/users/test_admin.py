@@ -9,13 +9,6 @@ from conftest import PASSWORD
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
-async def login_status(client, username: str, password: str) -> int:
-    response = await client.post(
-        "/auth/jwt/login", data={"username": username, "password": password}
-    )
-    return response.status_code
-
-
 # -- who may call them --
 
 
@@ -148,7 +141,7 @@ async def test_admin_changes_profile_and_flags(client, admin, alice, db_scalar):
     assert (await client.get("/users", headers=alice.headers)).status_code == 200
 
 
-async def test_admin_deactivates_a_user(client, admin, alice, db_scalar):
+async def test_admin_deactivates_a_user(client, login, admin, alice, db_scalar):
     response = await client.patch(
         f"/users/{alice.id}", headers=admin.headers, json={"is_active": False}
     )
@@ -156,17 +149,17 @@ async def test_admin_deactivates_a_user(client, admin, alice, db_scalar):
     assert response.status_code == 200
     assert response.json()["is_active"] is False
     assert await db_scalar("SELECT is_active FROM users WHERE username = 'alice'") in (False, 0)
-    assert await login_status(client, "alice", PASSWORD) == 400
+    assert (await login("alice", PASSWORD)).status_code == 400
 
 
-async def test_admin_sets_a_password_without_the_current_one(client, admin, alice):
+async def test_admin_sets_a_password_without_the_current_one(client, login, admin, alice):
     response = await client.patch(
         f"/users/{alice.id}", headers=admin.headers, json={"password": "set-by-the-admin"}
     )
 
     assert response.status_code == 200, response.text
-    assert await login_status(client, "alice", "set-by-the-admin") == 200
-    assert await login_status(client, "alice", PASSWORD) == 400
+    assert (await login("alice", "set-by-the-admin")).status_code == 200
+    assert (await login("alice", PASSWORD)).status_code == 400
 
 
 async def test_admin_password_change_follows_the_policy(client, admin, alice, db_scalar):

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import update
 
-from conftest import PASSWORD
+from conftest import PASSWORD, USER_READ_FIELDS, Account, AccountFactory
 from core.db import session_factory
 from features.auth.manager import UserManager
 from features.users.models import User
@@ -11,11 +11,14 @@ from features.users.models import User
 NEW_PASSWORD = "a-brand-new-password"
 
 
-async def login_status(client, username: str, password: str) -> int:
-    response = await client.post(
-        "/auth/jwt/login", data={"username": username, "password": password}
-    )
-    return response.status_code
+@pytest.fixture
+async def verified_carol(make_account: AccountFactory) -> Account:
+    """carol, whose e-mail address is already verified."""
+    account = await make_account("carol")
+    async with session_factory() as session:
+        await session.execute(update(User).values(is_verified=True))
+        await session.commit()
+    return account
 
 
 async def test_me_reads_the_callers_account(client, alice, bob):
@@ -29,20 +32,10 @@ async def test_me_reads_the_callers_account(client, alice, bob):
     assert body["full_name"] == "Alice Liddell"
     assert (body["is_active"], body["is_superuser"], body["is_verified"]) == (True, False, False)
     assert "hashed_password" not in body
-    assert set(body) == {
-        "id",
-        "email",
-        "username",
-        "full_name",
-        "is_active",
-        "is_superuser",
-        "is_verified",
-        "created_at",
-        "updated_at",
-    }
+    assert set(body) == USER_READ_FIELDS
 
 
-async def test_patch_username_and_full_name(client, alice, db_scalar):
+async def test_patch_username_and_full_name(client, login, alice, db_scalar):
     before = await client.get("/users/me", headers=alice.headers)
 
     response = await client.patch(
@@ -58,7 +51,7 @@ async def test_patch_username_and_full_name(client, alice, db_scalar):
     assert body["updated_at"] >= before.json()["updated_at"]
     assert await db_scalar("SELECT username FROM users") == "alice2"
     assert await db_scalar("SELECT full_name FROM users") == "Alice L."
-    assert await login_status(client, "alice2", PASSWORD) == 200
+    assert (await login("alice2", PASSWORD)).status_code == 200
 
 
 async def test_patch_full_name_null_clears_it(client, alice, db_scalar):
@@ -81,7 +74,7 @@ async def test_patch_null_username_is_ignored(client, alice, db_scalar):
     assert await db_scalar("SELECT username FROM users") == "alice"
 
 
-async def test_change_password_with_current_password(client, alice, db_scalar):
+async def test_change_password_with_current_password(client, login, alice, db_scalar):
     response = await client.patch(
         "/users/me",
         headers=alice.headers,
@@ -89,19 +82,16 @@ async def test_change_password_with_current_password(client, alice, db_scalar):
     )
 
     assert response.status_code == 200, response.text
-    assert await login_status(client, "alice", NEW_PASSWORD) == 200
-    assert await login_status(client, "alice", PASSWORD) == 400
+    assert (await login("alice", NEW_PASSWORD)).status_code == 200
+    assert (await login("alice", PASSWORD)).status_code == 400
 
 
-async def test_change_email_with_current_password_unverifies(client, make_account, db_scalar):
-    account = await make_account("carol")
-    async with session_factory() as session:
-        await session.execute(update(User).values(is_verified=True))
-        await session.commit()
-
+async def test_change_email_with_current_password_unverifies(
+    client, login, verified_carol, db_scalar
+):
     response = await client.patch(
         "/users/me",
-        headers=account.headers,
+        headers=verified_carol.headers,
         json={"email": "carol.new@example.com", "current_password": PASSWORD},
     )
 
@@ -110,8 +100,8 @@ async def test_change_email_with_current_password_unverifies(client, make_accoun
     assert response.json()["is_verified"] is False
     assert await db_scalar("SELECT email FROM users") == "carol.new@example.com"
     assert await db_scalar("SELECT is_verified FROM users") in (False, 0)
-    assert await login_status(client, "carol.new@example.com", PASSWORD) == 200
-    assert await login_status(client, "carol@example.com", PASSWORD) == 400
+    assert (await login("carol.new@example.com", PASSWORD)).status_code == 200
+    assert (await login("carol@example.com", PASSWORD)).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -181,7 +171,7 @@ async def test_password_change_follows_the_policy(client, alice, db_scalar, body
     assert await db_scalar("SELECT email FROM users") == "alice@example.com"
 
 
-async def test_password_equal_to_the_username_is_refused(client, make_account, db_scalar):
+async def test_password_equal_to_the_username_is_refused(client, login, make_account, db_scalar):
     account = await make_account("longusername")
     response = await client.patch(
         "/users/me",
@@ -190,7 +180,7 @@ async def test_password_equal_to_the_username_is_refused(client, make_account, d
     )
     assert response.status_code == 400
     assert response.json()["detail"]["code"] == "UPDATE_USER_INVALID_PASSWORD"
-    assert await login_status(client, "longusername", PASSWORD) == 200
+    assert (await login("longusername", PASSWORD)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -222,26 +212,23 @@ async def test_taken_username_or_email_is_400_and_changes_nothing(
     assert await db_scalar("SELECT count(*) FROM users") == 2
 
 
-async def test_changing_only_the_case_of_ones_own_username_is_applied(client, alice, db_scalar):
+async def test_changing_only_the_case_of_ones_own_username_is_applied(
+    client, login, alice, db_scalar
+):
     response = await client.patch("/users/me", headers=alice.headers, json={"username": "Alice"})
 
     assert response.status_code == 200, response.text
     assert response.json()["username"] == "Alice"
     assert await db_scalar("SELECT username FROM users") == "Alice"
-    assert await login_status(client, "alice", PASSWORD) == 200
+    assert (await login("alice", PASSWORD)).status_code == 200
 
 
 async def test_changing_only_the_case_of_ones_own_email_keeps_it_verified(
-    client, make_account, db_scalar
+    client, verified_carol, db_scalar
 ):
-    account = await make_account("carol")
-    async with session_factory() as session:
-        await session.execute(update(User).values(is_verified=True))
-        await session.commit()
-
     response = await client.patch(
         "/users/me",
-        headers=account.headers,
+        headers=verified_carol.headers,
         json={"email": "Carol@example.com", "current_password": PASSWORD},
     )
 
@@ -251,15 +238,15 @@ async def test_changing_only_the_case_of_ones_own_email_keeps_it_verified(
     assert await db_scalar("SELECT email FROM users") == "Carol@example.com"
 
 
-@pytest.mark.parametrize("login", ["Ärger@example.com", "aerger"])
-async def test_non_ascii_email_logs_in_as_registered(client, login):
+@pytest.mark.parametrize("identifier", ["Ärger@example.com", "aerger"])
+async def test_non_ascii_email_logs_in_as_registered(client, login, identifier):
     # SQLite's lower() folds ASCII only: lookups must lower both sides in the database
     registered = await client.post(
         "/auth/register",
         json={"email": "Ärger@example.com", "username": "aerger", "password": "long-enough-pw"},
     )
     assert registered.status_code == 201, registered.text
-    assert await login_status(client, login, "long-enough-pw") == 200
+    assert (await login(identifier, "long-enough-pw")).status_code == 200
     taken = await client.post(
         "/auth/register",
         json={"email": "Ärger@example.com", "username": "other", "password": "long-enough-pw"},

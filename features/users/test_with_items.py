@@ -3,17 +3,13 @@
 import pytest
 
 
-async def create(client, account, title, **fields):
-    response = await client.post("/items", json={"title": title, **fields}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def test_users_with_the_items_the_caller_may_see(client, alice, bob, admin, make_account):
+async def test_users_with_the_items_the_caller_may_see(
+    client, create_item, alice, bob, admin, make_account
+):
     await make_account("zed", is_active=False)
-    await create(client, alice, "alice private", tags=["B", "a"])
-    await create(client, alice, "alice public", is_public=True, tags=["x"])
-    await create(client, bob, "bob private")
+    await create_item(alice, "alice private", tags=["B", "a"])
+    await create_item(alice, "alice public", is_public=True, tags=["x"])
+    await create_item(bob, "bob private")
 
     response = await client.get("/users/with-items", headers=bob.headers)
     assert response.status_code == 200, response.text
