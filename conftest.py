@@ -33,11 +33,24 @@ from sqlmodel import SQLModel  # noqa: E402
 from alembic import command  # noqa: E402
 from core.db import engine, session_factory  # noqa: E402
 from features.auth.backend import get_jwt_strategy  # noqa: E402
+from features.auth.throttle import get_login_throttle  # noqa: E402
 from features.users.models import User  # noqa: E402
 from main import create_app  # noqa: E402
 
 ROOT = Path(__file__).parent
 PASSWORD = "correct-horse-battery"
+# The fields of a UserRead, as /auth/register and /users/me answer them.
+USER_READ_FIELDS = {
+    "id",
+    "email",
+    "username",
+    "full_name",
+    "is_active",
+    "is_superuser",
+    "is_verified",
+    "created_at",
+    "updated_at",
+}
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -66,6 +79,12 @@ async def empty_tables(_engine_lifetime: None) -> None:
     async with engine.begin() as connection:
         for table in reversed(SQLModel.metadata.sorted_tables):
             await connection.execute(table.delete())
+
+
+@pytest.fixture(autouse=True)
+async def fresh_login_throttle() -> None:
+    """Failed-login counts from one test must not throttle another."""
+    await get_login_throttle().storage.reset()
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +168,33 @@ async def bob(make_account: AccountFactory) -> Account:
 @pytest.fixture
 async def admin(make_account: AccountFactory) -> Account:
     return await make_account("admin", is_superuser=True)
+
+
+ItemFactory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def create_item(client: httpx.AsyncClient) -> ItemFactory:
+    """`await create_item(account, title="A thing", **fields)`: POST /items, the item's JSON."""
+
+    async def create(account: Account, title: str = "A thing", **fields: Any) -> dict[str, Any]:
+        body = {"title": title, **fields}
+        response = await client.post("/items", json=body, headers=account.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+@pytest.fixture
+def login(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """`await login(username, password=PASSWORD)`: the response of POST /auth/jwt/login."""
+
+    async def post(username: str, password: str = PASSWORD) -> httpx.Response:
+        data = {"username": username, "password": password}
+        return await client.post("/auth/jwt/login", data=data)
+
+    return post
 
 
 class StatementCounter:

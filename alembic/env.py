@@ -11,12 +11,13 @@ from sqlmodel import SQLModel
 from alembic import context
 from core.config import get_settings
 from core.db import UTCDateTime
+from features.auth import models as auth_models
 from features.comments import models as comments_models
 from features.items import models as items_models
 from features.users import models as users_models
 
 # Autogenerate sees only the tables whose modules were imported: list every feature's here.
-MODEL_MODULES = (users_models, items_models, comments_models)
+MODEL_MODULES = (users_models, auth_models, items_models, comments_models)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
+    # Failed logins allowed per window before 429 (see features/auth/throttle.py).
+    login_failure_window_seconds: int = Field(default=300, ge=1)
+    login_max_failures_per_address: int = Field(default=5, ge=1)
+    login_max_failures_per_login: int = Field(default=20, ge=1)
+    # `limits` storage for the counts: memory (one process) or async+redis://host:port
+    rate_limit_storage_url: str = "async+memory://"
+
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=30.0, gt=0)

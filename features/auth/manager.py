@@ -3,6 +3,7 @@ password hashing kept off the event loop."""
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -152,6 +153,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             )
             await self.validate_password(password, identity)
             changes["hashed_password"] = await self.hash_password(password)
+        if "hashed_password" in changes or changes.get("is_active") is False:
+            # a new password or a deactivation ends every session opened before it
+            changes["tokens_valid_after"] = datetime.now(UTC)
         try:
             return await self.user_db.update(user, changes)
         except IntegrityError:
@@ -165,6 +169,10 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         updated = await self._update(user, changes)
         await self.on_after_update(updated, changes, request)
         return updated
+
+    async def revoke_all_tokens(self, user: User) -> None:
+        """Refuse every token issued to `user` until now (logout everywhere)."""
+        await self.user_db.update(user, {"tokens_valid_after": datetime.now(UTC)})
 
     async def forgot_password(self, user: User, request: Request | None = None) -> None:
         if not user.is_active:

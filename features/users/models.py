@@ -8,7 +8,7 @@ from pydantic import EmailStr, StringConstraints
 from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel
 
-from core.db import Timestamped
+from core.db import Timestamped, UTCDateTime
 from core.validation import CleanStr, StrippedStr
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -33,6 +33,9 @@ class User(UserBase, Timestamped, table=True):
     is_active: bool = Field(default=True)
     is_superuser: bool = Field(default=False)
     is_verified: bool = Field(default=False)
+    # tokens issued up to this time are refused: set by logout-all, password changes and
+    # deactivation (see features/auth/tokens.py)
+    tokens_valid_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # Uniqueness ignoring case is the database's to enforce: two racing registrations cannot both
