@@ -218,27 +218,19 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     # -- messages --
 
+    async def _send_token(self, user: User, subject: str, route: str, token: str) -> None:
+        body = f"Use this token with POST /api/v1/auth/{route}: {token}"
+        await self.sender.send(EmailMessage(to=user.email, subject=subject, body=body))
+
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await self.sender.send(
-            EmailMessage(
-                to=user.email,
-                subject="Reset your password",
-                body=f"Use this token with POST /api/v1/auth/reset-password: {token}",
-            )
-        )
+        await self._send_token(user, "Reset your password", "reset-password", token)
 
     async def on_after_request_verify(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await self.sender.send(
-            EmailMessage(
-                to=user.email,
-                subject="Verify your e-mail address",
-                body=f"Use this token with POST /api/v1/auth/verify: {token}",
-            )
-        )
+        await self._send_token(user, "Verify your e-mail address", "verify", token)
 
 
 async def get_user_db(session: SessionDep) -> AsyncIterator[SQLAlchemyUserDatabase]:
