@@ -1,0 +1,1 @@
+"""Benchmarks: CPU, wall time and memory of the hot read paths, as ratios (see README.md)."""
