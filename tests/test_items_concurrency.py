@@ -96,3 +96,33 @@ async def test_concurrent_bulk_creations_share_new_tags(client, alice, bob, db_s
     assert [response.status_code for response in responses] == [201] * 10
     assert await db_scalar("select count(*) from items") == 100
     assert await db_scalar("select count(*) from tags") == 2 + 10
+
+
+async def test_concurrent_patches_of_tags_do_not_merge(client, create_item, alice, db_scalar):
+    item = await create_item(alice, tags=["a", "b", "c"])
+    requested = [[f"t{n}"] for n in range(8)]
+
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/items/{item['id']}", json={"tags": tags}, headers=alice.headers)
+            for tags in requested
+        )
+    )
+
+    assert [r.status_code for r in responses] == [200] * len(requested)
+    final = (await client.get(f"/items/{item['id']}", headers=alice.headers)).json()["tags"]
+    # the row lock queues the writers: the last one wins whole, nothing is merged
+    assert final in requested
+    assert await db_scalar("SELECT count(*) FROM item_tags") == 1
+
+
+async def test_concurrent_identical_puts_all_succeed(client, create_item, alice):
+    item = await create_item(alice, title="before")
+    body = {"title": "after", "tags": ["z"]}
+
+    responses = await asyncio.gather(
+        *(client.put(f"/items/{item['id']}", json=body, headers=alice.headers) for _ in range(8))
+    )
+
+    assert {r.status_code for r in responses} == {200}
+    assert {r.json()["tags"][0] for r in responses} == {"z"}

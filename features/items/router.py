@@ -45,12 +45,23 @@ async def owned_item(item: VisibleItem, user: CurrentUser) -> Item:
 
 OwnedItem = Annotated[Item, Depends(owned_item)]
 
+
+async def item_to_change(item_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Item:
+    """Like `OwnedItem`, but the row is locked until the change commits: concurrent writes (and
+    a transfer) queue up instead of overwriting each other or acting on a stale owner."""
+    item = await service.get_visible_item(
+        session=session, item_id=item_id, user=user, for_update=True
+    )
+    service.ensure_can_change(item=item, user=user)
+    return item
+
+
+ItemToChange = Annotated[Item, Depends(item_to_change)]
+
 # -- routes --
 
 
-@router.post(
-    "", response_model=ItemRead, status_code=status.HTTP_201_CREATED, responses=error_responses()
-)
+@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
 async def create_item(body: ItemCreate, session: SessionDep, user: CurrentUser) -> Item:
     """Create an item owned by the caller."""
     return await service.create_item(session=session, owner=user, data=body)
@@ -94,13 +105,13 @@ async def read_item(item: VisibleItem) -> Item:
 
 
 @router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
-async def update_item(body: ItemUpdate, item: OwnedItem, session: SessionDep) -> Item:
+async def update_item(body: ItemUpdate, item: ItemToChange, session: SessionDep) -> Item:
     """Change the fields sent, and only those."""
     return await service.update_item(session=session, item=item, changes=body.changes())
 
 
 @router.put("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
-async def replace_item(body: ItemCreate, item: OwnedItem, session: SessionDep) -> Item:
+async def replace_item(body: ItemCreate, item: ItemToChange, session: SessionDep) -> Item:
     """Replace every field; those not sent return to their defaults."""
     return await service.update_item(session=session, item=item, changes=body.model_dump())
 
@@ -108,7 +119,7 @@ async def replace_item(body: ItemCreate, item: OwnedItem, session: SessionDep) -
 @router.delete(
     "/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404)
 )
-async def delete_item(item: OwnedItem, session: SessionDep) -> None:
+async def delete_item(item: ItemToChange, session: SessionDep) -> None:
     """Delete an item with its comments."""
     await service.delete_item(session=session, item=item)
 

@@ -10,11 +10,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from core.db import utcnow
+from core.db import insert_or_ignore, utcnow
 from core.errors import BadRequestError, ForbiddenError, NotFoundError
 from core.pagination import PageParams
 from features.items.models import (
@@ -56,17 +55,23 @@ async def get_visible_item(
 ) -> Item:
     """The item with its owner and tags, if `user` may see it; else 404 (existence not revealed).
 
-    `for_update` locks the item row (not its owner's or tags' rows) until the transaction ends
-    and re-reads it, so a writer that waited for the lock sees the committed state.
+    `for_update` first locks the item row until the transaction ends, then reads it: a writer
+    that waited for the lock sees what the previous one committed, tags included.
     """
+    visible = (Item.id == item_id, visible_items_filter(user))
+    if for_update:
+        # A statement that waits for a row lock re-reads only the locked row; rows it joins
+        # (the tags) would still be those of before the wait. So: lock, then load afresh.
+        locked = await session.scalar(select(Item.id).where(*visible).with_for_update())
+        if locked is None:
+            raise NotFoundError("Item")
     # one round trip: the owner and the tags (≤ 20 rows) joined in
     statement = (
         select(Item)
-        .where(Item.id == item_id, visible_items_filter(user))
+        .where(*visible)
         .options(joinedload(Item.owner, innerjoin=True), joinedload(Item.tags))
+        .execution_options(populate_existing=for_update)
     )
-    if for_update:
-        statement = statement.with_for_update(of=Item).execution_options(populate_existing=True)
     item = (await session.scalars(statement)).unique().one_or_none()
     if item is None:
         raise NotFoundError("Item")
@@ -138,11 +143,6 @@ async def list_visible_items_of(
 # -- tags --
 
 
-def _insert_or_ignore(session: AsyncSession) -> Any:
-    """The dialect's INSERT that supports ON CONFLICT."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def upsert_tags(*, session: AsyncSession, names: Iterable[str]) -> list[Tag]:
     """The tags with these (folded) names, creating missing ones; safe against racing writers.
 
@@ -155,9 +155,9 @@ async def upsert_tags(*, session: AsyncSession, names: Iterable[str]) -> list[Ta
     if not names:
         return []
     await session.execute(
-        _insert_or_ignore(session)(Tag)
-        .values([{"name": name} for name in names])
-        .on_conflict_do_nothing(index_elements=["name"])
+        insert_or_ignore(session, Tag, index_elements=["name"]).values(
+            [{"name": name} for name in names]
+        )
     )
     return list(await session.scalars(select(Tag).where(Tag.name.in_(names))))
 
