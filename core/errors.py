@@ -8,6 +8,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,6 @@ class ForbiddenError(HTTPException):
 class BadRequestError(HTTPException):
     def __init__(self, detail: str) -> None:
         super().__init__(status.HTTP_400_BAD_REQUEST, detail)
-
-
-class ConflictError(HTTPException):
-    def __init__(self, detail: str = "The request conflicts with the current state") -> None:
-        super().__init__(status.HTTP_409_CONFLICT, detail)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -77,8 +73,8 @@ async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
-async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("database error", exc_info=exc)
+async def _on_service_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("database failed or unreachable", exc_info=exc)
     return JSONResponse(
         {"detail": "The service could not complete the request"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -97,5 +93,8 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
-    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(DBAPIError, _on_service_unavailable)
+    # the database unreachable (connection refused) or the pool exhausted: unavailable, not a bug
+    app.add_exception_handler(OSError, _on_service_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _on_service_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from core.errors import register_error_handlers
 
@@ -214,6 +215,14 @@ def _failing_app() -> FastAPI:
     async def database() -> None:
         raise OperationalError("SELECT 1", {}, Exception("connection to 10.0.0.7 refused"))
 
+    @app.get("/unreachable")
+    async def unreachable() -> None:
+        raise ConnectionRefusedError("connect to 10.0.0.8:5432 refused")
+
+    @app.get("/pool")
+    async def pool() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached at db.internal")
+
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("internal state: password=hunter2")
@@ -232,6 +241,8 @@ def _failing_app() -> FastAPI:
     [
         ("/integrity", 409, "secret_row"),
         ("/database", 503, "10.0.0.7"),
+        ("/unreachable", 503, "10.0.0.8"),
+        ("/pool", 503, "db.internal"),
         ("/boom", 500, "hunter2"),
     ],
 )
