@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends
 from sqlalchemy import DateTime, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,6 +93,13 @@ class Timestamped(SQLModel):
         sa_type=UTCDateTime,
         sa_column_kwargs={"server_default": utcnow(), "onupdate": utcnow()},
     )
+
+
+def insert_or_ignore(session: AsyncSession, table: Any, *, index_elements: list[str]) -> Any:
+    """INSERT … ON CONFLICT (index_elements) DO NOTHING, in the session's dialect: a racing
+    writer of the same key makes this one skip, never fail."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

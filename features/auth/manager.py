@@ -1,6 +1,8 @@
 """The fastapi-users user manager: login by e-mail or username, our password policy, and
 password hashing kept off the event loop."""
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -51,10 +53,19 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     # -- hashing: argon2 takes tens of milliseconds of CPU; run it in a worker thread --
 
     async def hash_password(self, password: str) -> str:
+        await self._end_read_transaction()
         return await to_thread.run_sync(self.password_helper.hash, password)
 
     async def verify_password(self, password: str, hashed: str) -> tuple[bool, str | None]:
+        await self._end_read_transaction()
         return await to_thread.run_sync(self.password_helper.verify_and_update, password, hashed)
+
+    async def _end_read_transaction(self) -> None:
+        """Close a transaction that has only read, so that no lock (SQLite's write lock above
+        all) is held through the tens of milliseconds a hash takes; writes start a new one."""
+        session = self.user_db.session
+        if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            await session.commit()  # expire_on_commit=False: loaded users stay usable
 
     # -- lookups --
 
@@ -156,10 +167,15 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         if "hashed_password" in changes or changes.get("is_active") is False:
             # a new password or a deactivation ends every session opened before it
             changes["tokens_valid_after"] = datetime.now(UTC)
+        user_id = user.id  # the rollback below expires `user`
         try:
             return await self.user_db.update(user, changes)
         except IntegrityError:
+            # a concurrent change took the name first: say which one, as the pre-check would
             await self.user_db.session.rollback()
+            username = changes.get("username")
+            if username and await self._taken(User.username, username, except_id=user_id):
+                raise UsernameAlreadyExists() from None
             raise exceptions.UserAlreadyExists() from None
 
     async def update_fields(
@@ -174,12 +190,18 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         """Refuse every token issued to `user` until now (logout everywhere)."""
         await self.user_db.update(user, {"tokens_valid_after": datetime.now(UTC)})
 
+    def _password_fingerprint(self, user: User) -> str:
+        """Ties a reset token to the password it was issued for, so it works once. An HMAC, not
+        a password hash: as cheap for a known e-mail as the answer for an unknown one."""
+        key = self.reset_password_token_secret.encode()
+        return hmac.new(key, user.hashed_password.encode(), hashlib.sha256).hexdigest()
+
     async def forgot_password(self, user: User, request: Request | None = None) -> None:
         if not user.is_active:
             raise exceptions.UserInactive()
         token_data = {
             "sub": str(user.id),
-            "password_fgpt": await self.hash_password(user.hashed_password),
+            "password_fgpt": self._password_fingerprint(user),
             "aud": self.reset_password_token_audience,
         }
         token = generate_jwt(
@@ -202,8 +224,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             raise exceptions.InvalidResetPasswordToken() from None
         user = await self.get(user_id)
         # the fingerprint ties the token to the password it was issued for: it works once
-        valid, _ = await self.verify_password(user.hashed_password, fingerprint)
-        if not valid:
+        if not hmac.compare_digest(str(fingerprint), self._password_fingerprint(user)):
             raise exceptions.InvalidResetPasswordToken()
         if not user.is_active:
             raise exceptions.UserInactive()

@@ -11,14 +11,15 @@ from fastapi_users.router.common import ErrorCode
 from core.errors import error_responses
 from features.auth.backend import CurrentUser, CurrentUserToken, auth_backend, fastapi_users
 from features.auth.manager import UserManagerDep
-from features.auth.throttle import LoginThrottle, get_login_throttle
+from features.auth.throttle import LoginThrottleDep, client_address
 from features.auth.tokens import RevocableJWTStrategy
 from features.users.models import UserCreate, UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Strategy = Annotated[RevocableJWTStrategy, Depends(auth_backend.get_strategy)]
-Throttle = Annotated[LoginThrottle, Depends(get_login_throttle)]
+# longer than any e-mail can be: refused before it costs a hash or a throttle entry
+MAX_LOGIN_LENGTH = 320
 
 
 @router.post(
@@ -34,10 +35,12 @@ async def login(
     credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
     manager: UserManagerDep,
     strategy: Strategy,
-    throttle: Throttle,
+    throttle: LoginThrottleDep,
 ) -> Response:
     """Exchange an e-mail or username and a password for a bearer token."""
-    address = request.client.host if request.client else "unknown"
+    if len(credentials.username) > MAX_LOGIN_LENGTH:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, ErrorCode.LOGIN_BAD_CREDENTIALS)
+    address = client_address(request)
     await throttle.ensure_allowed(credentials.username, address)
     user = await manager.authenticate(credentials)
     if user is None or not user.is_active:

@@ -5,6 +5,7 @@ hasher is wrapped to record the thread each call runs on: the loop runs on the m
 every recorded call must come from another.
 """
 
+import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import pytest
 from pwdlib import PasswordHash
 
 from conftest import PASSWORD
+from core.db import engine
 
 NEW_PASSWORD = "a-brand-new-password"
 
@@ -89,7 +91,7 @@ async def test_password_change_hashes_off_the_loop(client, alice, hash_calls):
         json={"password": NEW_PASSWORD, "current_password": PASSWORD},
     )
     assert response.status_code == 200, response.text
-    assert_off_the_loop(hash_calls, "hash", "verify_and_update")
+    assert_off_the_loop(hash_calls, "hash")
 
 
 async def test_email_change_verifies_off_the_loop(client, alice, hash_calls):
@@ -116,7 +118,8 @@ async def test_forgot_and_reset_password_hash_off_the_loop(client, alice, hash_c
     hash_calls.clear()
     forgot = await client.post("/auth/forgot-password", json={"email": "alice@example.com"})
     assert forgot.status_code == 202
-    assert_off_the_loop(hash_calls, "hash")
+    # the token's password fingerprint is an HMAC: no hash at all, so no timing oracle
+    assert list(hash_calls) == []
 
     token = outbox[0].body.rsplit(" ", 1)[-1]
     hash_calls.clear()
@@ -124,4 +127,39 @@ async def test_forgot_and_reset_password_hash_off_the_loop(client, alice, hash_c
         "/auth/reset-password", json={"token": token, "password": NEW_PASSWORD}
     )
     assert reset.status_code == 200, reset.text
-    assert_off_the_loop(hash_calls, "hash", "verify_and_update")
+    assert_off_the_loop(hash_calls, "hash")
+
+
+@pytest.mark.skipif(engine.dialect.name != "sqlite", reason="SQLite's database-wide write lock")
+async def test_no_write_lock_is_held_while_hashing(client, alice, monkeypatch):
+    # Every SQLite transaction here starts with BEGIN IMMEDIATE; a hash inside one would stall
+    # every other request for its whole duration. Probe the lock from the hashing thread.
+    path = engine.url.database
+    lock_free = []
+    verify = PasswordHash.verify_and_update
+
+    def probing(self, *args, **kwargs):
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            probe.close()
+        return verify(self, *args, **kwargs)
+
+    monkeypatch.setattr(PasswordHash, "verify_and_update", probing)
+    login = await client.post(
+        "/auth/jwt/login", data={"username": "alice", "password": alice.password}
+    )
+    change = await client.patch(
+        "/users/me",
+        headers=alice.headers,
+        json={"email": "alice2@example.com", "current_password": alice.password},
+    )
+
+    assert login.status_code == 200
+    assert change.status_code == 200, change.text
+    assert lock_free == [True, True]

@@ -228,3 +228,11 @@ async def test_unique_index_catches_what_the_pre_check_missed(
     response = await client.post("/auth/register", json=registration())
     assert response.status_code == 201, response.text
     assert await db_scalar("SELECT count(*) FROM users") == 2
+
+
+async def test_an_overlong_password_is_the_policy_400_not_a_422(client, db_scalar):
+    response = await client.post("/auth/register", json=registration(password="p" * 5000))
+
+    assert response.status_code == 400
+    assert response.json()["detail"]["code"] == "REGISTER_INVALID_PASSWORD"
+    assert await db_scalar("SELECT count(*) FROM users") == 0

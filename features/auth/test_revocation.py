@@ -1,5 +1,6 @@
 """Logout revokes its token; logout-all, a password change and deactivation revoke them all."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import jwt
@@ -136,3 +137,15 @@ async def test_revocation_costs_no_extra_statement(client, alice, count_statemen
     user_lookups = [s for s in counter.statements if "FROM users" in s]
     assert len(user_lookups) == 1
     assert "revoked_tokens" in user_lookups[0]
+
+
+async def test_concurrent_logouts_with_one_token_never_conflict(client, alice, log_in, db_scalar):
+    headers = await log_in("alice")
+
+    responses = await asyncio.gather(
+        *(client.post("/auth/jwt/logout", headers=headers) for _ in range(5))
+    )
+
+    assert {r.status_code for r in responses} <= {204, 401}
+    assert 204 in {r.status_code for r in responses}
+    assert await db_scalar("SELECT count(*) FROM revoked_tokens") == 1

@@ -87,3 +87,32 @@ async def test_a_throttled_login_checks_no_password(login, alice, per_address, m
 
 def test_the_throttle_is_one_per_process():
     assert get_login_throttle() is get_login_throttle()
+
+
+async def test_an_overlong_login_is_refused_before_throttling(login, monkeypatch):
+    recorded = []
+    monkeypatch.setattr(LoginThrottle, "record_failure", lambda *args: recorded.append(args))
+
+    response = await login("x" * 10_000, "whatever-password")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
+    assert recorded == []
+
+
+async def test_guesses_at_the_current_password_are_throttled(client, alice, per_address):
+    def attempt(current_password):
+        return client.patch(
+            "/users/me",
+            headers=alice.headers,
+            json={"email": "new@example.com", "current_password": current_password},
+        )
+
+    statuses = [(await attempt(f"guess-{n}")).status_code for n in range(per_address)]
+    blocked = await attempt(alice.password)
+
+    assert statuses == [400] * per_address
+    assert blocked.status_code == 429
+    assert blocked.json() == {"detail": "LOGIN_TOO_MANY_ATTEMPTS"}
+    me = await client.get("/users/me", headers=alice.headers)
+    assert me.json()["email"] == "alice@example.com"

@@ -9,8 +9,9 @@ workers must share them.
 
 import time
 from functools import lru_cache
+from typing import Annotated
 
-from fastapi import HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from limits import RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -72,3 +73,11 @@ def get_login_throttle() -> LoginThrottle:
         max_failures_per_address=settings.login_max_failures_per_address,
         max_failures_per_login=settings.login_max_failures_per_login,
     )
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: see --proxy-headers)."""
+    return request.client.host if request.client else "unknown"

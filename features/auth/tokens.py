@@ -18,6 +18,7 @@ from fastapi_users.jwt import decode_jwt, generate_jwt
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import async_object_session
 
+from core.db import insert_or_ignore
 from features.auth.manager import UserManager
 from features.auth.models import RevokedToken
 from features.users.models import User
@@ -79,7 +80,10 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return
         now = datetime.now(UTC)
         await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
-        session.add(
-            RevokedToken(jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        # a second logout with the same token, even a concurrent one, finds it revoked already
+        await session.execute(
+            insert_or_ignore(session, RevokedToken, index_elements=["jti"]).values(
+                jti=claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)
+            )
         )
         await session.commit()

@@ -16,7 +16,7 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 Username = Annotated[str, StringConstraints(min_length=3, max_length=50, pattern=USERNAME_PATTERN)]
 FullName = Annotated[StrippedStr, StringConstraints(max_length=100)]
 # Length and strength are the user manager's to judge: the contract answers them with a 400.
-Password = Annotated[CleanStr, StringConstraints(max_length=1024)]
+Password = CleanStr
 
 
 class UserBase(SQLModel):

@@ -11,6 +11,7 @@ from core.errors import NotFoundError, error_responses
 from core.pagination import Page, Pagination
 from features.auth.backend import CurrentSuperuser, CurrentUser, current_superuser
 from features.auth.manager import UserManager, UserManagerDep, UsernameAlreadyExists
+from features.auth.throttle import LoginThrottleDep, client_address
 from features.comments.service import forget_author
 from features.items.models import UserWithItems
 from features.users import service
@@ -58,17 +59,26 @@ async def read_me(user: CurrentUser) -> User:
 
 @router.patch("/me", response_model=UserRead, responses=error_responses(400))
 async def update_me(
-    body: UserSelfUpdate, user: CurrentUser, manager: UserManagerDep, request: Request
+    body: UserSelfUpdate,
+    user: CurrentUser,
+    manager: UserManagerDep,
+    throttle: LoginThrottleDep,
+    request: Request,
 ) -> User:
     """Change one's own e-mail, username, full name or password."""
     changes = body.changes()
     changes.pop("current_password", None)
     if "email" in changes or "password" in changes:
+        # guesses at the current password are throttled like logins: a stolen token must not
+        # become a way to find the password
+        login, address = f"user:{user.id}", client_address(request)
+        await throttle.ensure_allowed(login, address)
         verified = (
             body.current_password is not None
             and (await manager.verify_password(body.current_password, user.hashed_password))[0]
         )
         if not verified:
+            await throttle.record_failure(login, address)
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "UPDATE_USER_BAD_CURRENT_PASSWORD")
     return await _apply(manager, user, changes, request)
 

@@ -268,16 +268,23 @@ async def test_non_ascii_email_duplicate_in_other_case_on_postgres(client, is_po
 async def test_unique_index_catches_a_username_the_pre_check_missed(
     client, alice, bob, db_scalar, monkeypatch
 ):
-    async def never_taken(self, column, value, *, except_id):
-        return False
+    pre_check = UserManager._taken
+    calls = []
 
-    monkeypatch.setattr(UserManager, "_taken", never_taken)
+    async def missed_once(self, column, value, *, except_id):
+        calls.append(value)
+        if len(calls) == 1:
+            return False  # as when a concurrent request takes the name in between
+        return await pre_check(self, column, value, except_id=except_id)
+
+    monkeypatch.setattr(UserManager, "_taken", missed_once)
 
     response = await client.patch(
         "/users/me", headers=alice.headers, json={"username": "Bob", "full_name": "Changed"}
     )
 
     assert response.status_code == 400, response.text
+    assert response.json() == {"detail": "UPDATE_USER_USERNAME_ALREADY_EXISTS"}
     assert await db_scalar("SELECT count(*) FROM users WHERE lower(username) = 'bob'") == 1
     assert await db_scalar("SELECT full_name FROM users WHERE email = 'alice@example.com'") == (
         "Alice Liddell"
