@@ -33,11 +33,17 @@ class UsernameAlreadyExists(exceptions.FastAPIUsersException):
     pass
 
 
-def _ascii_token(token: str) -> str:
-    """A JWT is ASCII; PyJWT raises UnicodeEncodeError (not a PyJWTError) on a lone surrogate."""
+def decode_token(
+    token: str, secret: str, audience: list[str], algorithms: list[str] | None = None
+) -> dict[str, Any]:
+    """fastapi-users' `decode_jwt`, with every malformed token raising a `jwt.PyJWTError`.
+
+    A JWT is ASCII; on a lone surrogate PyJWT raises UnicodeEncodeError instead, which no
+    caller expects (a 500).
+    """
     if not token.isascii():
         raise jwt.DecodeError("token is not ASCII")
-    return token
+    return decode_jwt(token, secret, audience, algorithms or ["HS256"])
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
@@ -213,10 +219,8 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         self, token: str, password: str, request: Request | None = None
     ) -> User:
         try:
-            data = decode_jwt(
-                _ascii_token(token),
-                self.reset_password_token_secret,
-                [self.reset_password_token_audience],
+            data = decode_token(
+                token, self.reset_password_token_secret, [self.reset_password_token_audience]
             )
             user_id = self.parse_id(data["sub"])
             fingerprint = data["password_fgpt"]
@@ -233,7 +237,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         return updated
 
     async def verify(self, token: str, request: Request | None = None) -> User:
-        if not token.isascii():  # see _ascii_token
+        if not token.isascii():  # see decode_token
             raise exceptions.InvalidVerifyToken()
         return await super().verify(token, request)
 

@@ -14,12 +14,12 @@ from typing import Any
 import jwt
 from fastapi_users import exceptions
 from fastapi_users.authentication import JWTStrategy
-from fastapi_users.jwt import decode_jwt, generate_jwt
+from fastapi_users.jwt import generate_jwt
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import async_object_session
 
 from core.db import insert_or_ignore
-from features.auth.manager import UserManager
+from features.auth.manager import UserManager, decode_token
 from features.auth.models import RevokedToken
 from features.users.models import User
 
@@ -37,10 +37,8 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
 
     def _claims(self, token: str) -> dict[str, Any] | None:
         """The verified claims of a well-formed token of ours, else None."""
-        if not token.isascii():  # PyJWT raises UnicodeEncodeError, not a PyJWTError, on these
-            return None
         try:
-            claims = decode_jwt(
+            claims = decode_token(
                 token, self.decode_key, self.token_audience, algorithms=[self.algorithm]
             )
         except jwt.PyJWTError:
