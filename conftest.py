@@ -32,8 +32,8 @@ from sqlmodel import SQLModel  # noqa: E402
 
 from alembic import command  # noqa: E402
 from core.db import engine, session_factory  # noqa: E402
-from features.auth.backend import get_jwt_strategy  # noqa: E402
 from features.auth.throttle import get_login_throttle  # noqa: E402
+from features.auth.tokens import issue_access_token  # noqa: E402
 from features.users.models import User  # noqa: E402
 from main import create_app  # noqa: E402
 
@@ -149,7 +149,7 @@ def make_account(password_hash: str) -> AccountFactory:
         async with session_factory() as session:
             session.add(user)
             await session.commit()
-        token = await get_jwt_strategy().write_token(user)
+        token = issue_access_token(user)
         return Account(user=user, token=token)
 
     return make

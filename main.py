@@ -3,20 +3,21 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from core import health
-from core.config import Settings, UnsafeSettingsError, get_settings
+from core.config import API_PREFIX, Settings, UnsafeSettingsError, get_settings
 from core.db import engine
-from core.errors import register_error_handlers
-from features.auth.router import router as auth_router
-from features.comments.router import router as comments_router
-from features.items.router import router as items_router
-from features.users.router import router as users_router
-
-API_PREFIX = "/api/v1"
+from core.errors import Unauthorized, error_responses, register_error_handlers
+from features.auth import router as auth
+from features.auth.dependencies import current_user
+from features.comments import router as comments
+from features.comments import service as comments_service
+from features.items import router as items
+from features.users import router as users
+from features.users import service as users_service
 
 
 @asynccontextmanager
@@ -50,11 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     register_error_handlers(app)
 
+    # A user's comments elsewhere must be dealt with before the user's row goes.
+    users_service.on_user_deletion(comments_service.forget_author)
+
+    # Every route is authenticated unless it is declared on a public router.
+    authenticated = APIRouter(
+        dependencies=[Depends(current_user)], responses=error_responses(Unauthorized())
+    )
+    for feature in (auth, users, items, comments):
+        authenticated.include_router(feature.router)
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router)
-    api.include_router(users_router)
-    api.include_router(items_router)
-    api.include_router(comments_router)
+    api.include_router(auth.public_router)
+    api.include_router(authenticated)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -77,8 +77,9 @@ class Fixture:
 
 async def seed() -> Fixture:
     """2 users, 100 items each (every other one public, 3 tags each), a 200-comment thread."""
-    from core.db import session_factory
     from features.auth.backend import get_jwt_strategy
+
+    from core.db import session_factory
     from features.comments.models import Comment
     from features.items.models import ItemCreate
     from features.items.service import create_items

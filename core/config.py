@@ -8,6 +8,9 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Every route but the health checks lives under this prefix.
+API_PREFIX = "/api/v1"
+
 DEFAULT_SECRET_KEY = "change-me-development-only-secret-key"  # noqa: S105 - refused in production
 MIN_SECRET_KEY_LENGTH = 32
 

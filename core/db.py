@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from fastapi import Depends
-from sqlalchemy import DateTime, event
+from fastapi import Depends, Request
+from sqlalchemy import Connection, DateTime, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -124,6 +124,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+# An execution option of the sessions that only read: on SQLite their transactions begin
+# DEFERRED (no write lock); every other transaction begins IMMEDIATE.
+READ_ONLY = "items_api_read_only"
+# Set on a connection once its transaction has run anything but a SELECT.
+_WROTE = "items_api_wrote"
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """Foreign keys, WAL and a busy timeout on every connection; write-locking transactions.
 
@@ -140,24 +147,75 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
-        # another writer got there first; IMMEDIATE takes the write lock up front and waits for it.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        # With WAL, readers never wait for each other nor for the writer. A transaction that
+        # may write takes the write lock up front (IMMEDIATE) and so waits its turn on the busy
+        # timeout: one that read first and then tried to write would fail at once with
+        # SQLITE_BUSY whenever another writer had committed meanwhile.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.info[_WROTE] = False
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _on_execute(
+        connection: Connection,
+        _cursor: Any,
+        _statement: str,
+        _params: Any,
+        context: Any,
+        _many: bool,
+    ) -> None:
+        if not (context.compiled is not None and context.compiled.statement.is_select):
+            connection.info[_WROTE] = True
 
 
 engine = create_engine(get_settings())
 session_factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+# Sessions of requests that only read (GET, HEAD, OPTIONS): see READ_ONLY.
+read_session_factory = async_sessionmaker(
+    engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """One session per request: rolled back on any error, always closed."""
-    async with session_factory() as session:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: one transaction, committed once when the route succeeded.
+
+    Services `flush()`; they never commit. The commit runs after the answer was serialized and
+    before it is sent, so a failed commit answers like any database failure (409/503), never
+    with a success for data that was not kept. Any error rolls everything back.
+    """
+    factory = read_session_factory if request.method in SAFE_METHODS else session_factory
+    async with factory() as session:
         try:
             yield session
-        except Exception:
+        except BaseException:
             await session.rollback()
             raise
+        if session.in_transaction():
+            await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit above runs before the response is sent, not after.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def end_read_only_transaction(session: AsyncSession) -> None:
+    """On SQLite, end the session's transaction if it has written nothing, so that no lock is
+    held through a slow step (a password hash); the next statement begins a new one.
+
+    The one exception to "only the session dependency commits": this COMMIT ends a transaction
+    that holds no change (it refuses otherwise), so it keeps nothing that the request's own
+    commit would not. PostgreSQL needs no such thing: its readers hold no lock that blocks
+    writers, so there the request stays one transaction.
+    """
+    if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        return
+    connection = await session.connection()
+    if connection.sync_connection is None or connection.sync_connection.info.get(_WROTE, True):
+        return
+    await session.commit()

@@ -1,8 +1,8 @@
-"""`python -m core.cli create-superuser`: creates, promotes, refuses bad input in one line."""
+"""`python -m cli create-superuser`: creates, promotes, refuses bad input in one line."""
 
 import pytest
 
-from core import cli
+import cli
 
 
 async def test_creates_a_superuser_who_can_log_in(client, db_scalar):

@@ -25,6 +25,6 @@ class LoggingEmailSender:
         logger.info("e-mail to %s: %s\n%s", message.to, message.subject, message.body)
 
 
-def get_email_sender() -> EmailSender:
+async def get_email_sender() -> EmailSender:
     """The sender in use; override this dependency to plug in a real one."""
     return LoggingEmailSender()

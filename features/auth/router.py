@@ -1,72 +1,108 @@
-"""Auth routes: login (throttled), logout and logout-all (revoking), and fastapi-users'
-register, password reset and e-mail verification."""
+"""Auth routes: registration, login (throttled), logout and logout-all (revoking), password
+reset and e-mail verification.
+
+`public_router` holds the routes a caller without a token uses; everything on `router` is
+authenticated (see main.py).
+"""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
-from fastapi_users.authentication.transport.bearer import BearerResponse
-from fastapi_users.router.common import ErrorCode
+from fastapi import APIRouter, Form, Request, status
 
-from core.errors import error_responses
-from features.auth.backend import CurrentUser, CurrentUserToken, auth_backend, fastapi_users
+from core.codes import ErrorCode
+from core.db import SessionDep
+from core.errors import BadRequest, TooManyRequests, error_responses
+from features.auth import tokens
+from features.auth.dependencies import BearerToken, CurrentUser
 from features.auth.manager import UserManagerDep
-from features.auth.throttle import LoginThrottleDep, client_address
-from features.auth.tokens import RevocableJWTStrategy
-from features.users.models import UserCreate, UserRead
+from features.auth.models import (
+    AccessToken,
+    EmailAddress,
+    LoginForm,
+    PasswordReset,
+    VerificationToken,
+)
+from features.auth.throttle import client_address
+from features.users.models import User, UserCreate, UserRead
 
+public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-Strategy = Annotated[RevocableJWTStrategy, Depends(auth_backend.get_strategy)]
-# longer than any e-mail can be: refused before it costs a hash or a throttle entry
-MAX_LOGIN_LENGTH = 320
+
+@public_router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(
+        BadRequest(ErrorCode.REGISTER_USER_ALREADY_EXISTS),
+        BadRequest(ErrorCode.REGISTER_INVALID_PASSWORD),
+    ),
+)
+async def register(body: UserCreate, manager: UserManagerDep) -> User:
+    """Create an account."""
+    return await manager.register(body)
 
 
-@router.post(
+@public_router.post(
     "/jwt/login",
-    response_model=BearerResponse,
-    responses={
-        400: {"description": "LOGIN_BAD_CREDENTIALS: wrong login or password, or inactive user"},
-        429: {"description": "LOGIN_TOO_MANY_ATTEMPTS: too many failures; see Retry-After"},
-    },
+    response_model=AccessToken,
+    responses=error_responses(
+        BadRequest(ErrorCode.LOGIN_BAD_CREDENTIALS),
+        TooManyRequests(ErrorCode.LOGIN_TOO_MANY_ATTEMPTS, retry_after=1),
+    ),
 )
 async def login(
-    request: Request,
-    credentials: Annotated[OAuth2PasswordRequestForm, Depends()],
-    manager: UserManagerDep,
-    strategy: Strategy,
-    throttle: LoginThrottleDep,
-) -> Response:
+    request: Request, credentials: Annotated[LoginForm, Form()], manager: UserManagerDep
+) -> AccessToken:
     """Exchange an e-mail or username and a password for a bearer token."""
-    if len(credentials.username) > MAX_LOGIN_LENGTH:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, ErrorCode.LOGIN_BAD_CREDENTIALS)
-    address = client_address(request)
-    await throttle.ensure_allowed(credentials.username, address)
-    user = await manager.authenticate(credentials)
-    if user is None or not user.is_active:
-        await throttle.record_failure(credentials.username, address)
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, ErrorCode.LOGIN_BAD_CREDENTIALS)
-    await throttle.record_success(credentials.username, address)
-    response = await auth_backend.login(strategy, user)
-    await manager.on_after_login(user, request, response)
-    return response
+    user = await manager.log_in(credentials, address=client_address(request))
+    return AccessToken(access_token=tokens.issue_access_token(user))
 
 
-@router.post("/jwt/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
-async def logout(user_token: CurrentUserToken, strategy: Strategy) -> None:
+@router.post("/jwt/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(token: BearerToken, _user: CurrentUser, session: SessionDep) -> None:
     """Revoke the token this request carries."""
-    user, token = user_token
-    await strategy.destroy_token(token, user)
+    await tokens.revoke_token(session=session, token=token)
 
 
-@router.post(
-    "/jwt/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401)
-)
+@router.post("/jwt/logout-all", status_code=status.HTTP_204_NO_CONTENT)
 async def logout_all(user: CurrentUser, manager: UserManagerDep) -> None:
     """Revoke every token issued to the caller until now."""
     await manager.revoke_all_tokens(user)
 
 
-router.include_router(fastapi_users.get_register_router(UserRead, UserCreate))
-router.include_router(fastapi_users.get_reset_password_router())
-router.include_router(fastapi_users.get_verify_router(UserRead))
+@public_router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED)
+async def forgot_password(body: EmailAddress, manager: UserManagerDep) -> None:
+    """Mail a password reset token, if the address belongs to an active user."""
+    await manager.send_reset_token(body.email)
+
+
+@public_router.post(
+    "/reset-password",
+    responses=error_responses(
+        BadRequest(ErrorCode.RESET_PASSWORD_BAD_TOKEN),
+        BadRequest(ErrorCode.RESET_PASSWORD_INVALID_PASSWORD),
+    ),
+)
+async def reset_password(body: PasswordReset, manager: UserManagerDep) -> None:
+    """Set a new password with a reset token."""
+    await manager.reset_password_with_token(body.token, body.password)
+
+
+@public_router.post("/request-verify-token", status_code=status.HTTP_202_ACCEPTED)
+async def request_verify_token(body: EmailAddress, manager: UserManagerDep) -> None:
+    """Mail an e-mail verification token, if the address belongs to an unverified user."""
+    await manager.send_verify_token(body.email)
+
+
+@public_router.post(
+    "/verify",
+    response_model=UserRead,
+    responses=error_responses(
+        BadRequest(ErrorCode.VERIFY_USER_BAD_TOKEN),
+        BadRequest(ErrorCode.VERIFY_USER_ALREADY_VERIFIED),
+    ),
+)
+async def verify(body: VerificationToken, manager: UserManagerDep) -> User:
+    """Confirm an e-mail address with its verification token."""
+    return await manager.verify_with_token(body.token)

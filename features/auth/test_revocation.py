@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from core.config import get_settings
 from core.db import engine
-from features.auth.backend import get_jwt_strategy
 from features.auth.models import RevokedToken
+from features.auth.tokens import ACCESS_AUDIENCE
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ async def test_logout_needs_a_valid_token(client):
 
 async def test_tokens_without_an_id_are_refused(client, alice):
     # signed with the right key and audience, but not issued by us: no jti
-    claims = {"sub": alice.id, "aud": get_jwt_strategy().token_audience, "iat": 1}
+    claims = {"sub": alice.id, "aud": ACCESS_AUDIENCE[0], "iat": 1}
     token = jwt.encode(claims, get_settings().secret_key, algorithm="HS256")
 
     assert_refused(await client.get("/users/me", headers={"Authorization": f"Bearer {token}"}))

@@ -1,9 +1,9 @@
 """Too many failed logins answer 429 (with Retry-After) before any password is checked."""
 
 import pytest
-from fastapi import HTTPException
 
 from core.config import get_settings
+from core.errors import TooManyRequests
 from features.auth.throttle import LoginThrottle, get_login_throttle
 
 
@@ -67,8 +67,9 @@ async def test_the_per_login_bound_holds_across_addresses():
             await throttle.ensure_allowed("alice", address)
             await throttle.record_failure("alice", address)
 
-    with pytest.raises(HTTPException, match="429"):
+    with pytest.raises(TooManyRequests) as refused:
         await throttle.ensure_allowed("alice", "10.0.0.3")
+    assert refused.value.status_code == 429
 
 
 async def test_a_throttled_login_checks_no_password(login, alice, per_address, monkeypatch):

@@ -11,14 +11,14 @@ import time
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from limits import RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from core.codes import ErrorCode
 from core.config import get_settings
-
-TOO_MANY_ATTEMPTS = "LOGIN_TOO_MANY_ATTEMPTS"
+from core.errors import TooManyRequests
 
 
 class LoginThrottle:
@@ -48,11 +48,7 @@ class LoginThrottle:
             if not await self._limiter.test(limit, *keys):
                 stats = await self._limiter.get_window_stats(limit, *keys)
                 retry_after = max(1, int(stats.reset_time - time.time()) + 1)
-                raise HTTPException(
-                    status.HTTP_429_TOO_MANY_REQUESTS,
-                    TOO_MANY_ATTEMPTS,
-                    headers={"Retry-After": str(retry_after)},
-                )
+                raise TooManyRequests(ErrorCode.LOGIN_TOO_MANY_ATTEMPTS, retry_after=retry_after)
 
     async def record_failure(self, login: str, address: str) -> None:
         for limit, keys in self._windows(login, address):

@@ -5,17 +5,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import ForbiddenError, error_responses
+from core.errors import BadRequest, Forbidden, NotFound, error_responses
 from core.pagination import Page, page_params
-from features.auth.backend import CurrentUser
+from features.auth.dependencies import CurrentUser
 from features.comments import service
 from features.comments.models import Comment, CommentCreate, CommentRead, CommentUpdate
-from features.items.router import VisibleItem
+from features.items.dependencies import VisibleItem
 
-router = APIRouter(tags=["comments"], responses=error_responses(401))
+router = APIRouter(tags=["comments"])
 
 ThreadPage = page_params(default_limit=20)
+
+HIDDEN_ITEM = NotFound(ErrorCode.ITEM_NOT_FOUND)
+HIDDEN_COMMENT = NotFound(ErrorCode.COMMENT_NOT_FOUND)
 
 
 async def authored_comment(
@@ -25,9 +29,7 @@ async def authored_comment(
     comment, _owner_id = await service.get_live_comment(
         session=session, comment_id=comment_id, user=user, for_update=True
     )
-    # not even a superuser changes another's words
-    if comment.author_id != user.id:
-        raise ForbiddenError("Only its author may edit a comment")
+    service.ensure_can_edit(comment=comment, user=user)
     return comment
 
 
@@ -38,10 +40,7 @@ async def removable_comment(
     comment, owner_id = await service.get_live_comment(
         session=session, comment_id=comment_id, user=user
     )
-    if user.id not in (comment.author_id, owner_id) and not user.is_superuser:
-        raise ForbiddenError(
-            "Only its author, the item's owner or a superuser may delete a comment"
-        )
+    service.ensure_can_delete(comment=comment, item_owner_id=owner_id, user=user)
     return comment
 
 
@@ -53,7 +52,12 @@ RemovableComment = Annotated[Comment, Depends(removable_comment)]
     "/items/{item_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=error_responses(400, 404),
+    responses=error_responses(
+        BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM),
+        BadRequest(ErrorCode.COMMENT_PARENT_DELETED),
+        BadRequest(ErrorCode.COMMENT_TOO_DEEP),
+        HIDDEN_ITEM,
+    ),
 )
 async def create_comment(
     item: VisibleItem, body: CommentCreate, user: CurrentUser, session: SessionDep
@@ -71,7 +75,7 @@ async def create_comment(
 @router.get(
     "/items/{item_id}/comments",
     response_model=Page[CommentRead],
-    responses=error_responses(404),
+    responses=error_responses(HIDDEN_ITEM),
 )
 async def list_comments(
     item: VisibleItem, session: SessionDep, page: ThreadPage
@@ -84,7 +88,7 @@ async def list_comments(
 @router.patch(
     "/comments/{comment_id}",
     response_model=CommentRead,
-    responses=error_responses(403, 404),
+    responses=error_responses(Forbidden(ErrorCode.COMMENT_AUTHOR_ONLY), HIDDEN_COMMENT),
 )
 async def edit_comment(
     comment: AuthoredComment, body: CommentUpdate, user: CurrentUser, session: SessionDep
@@ -98,7 +102,7 @@ async def edit_comment(
 @router.delete(
     "/comments/{comment_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(403, 404),
+    responses=error_responses(Forbidden(ErrorCode.COMMENT_DELETE_NOT_ALLOWED), HIDDEN_COMMENT),
 )
 async def delete_comment(comment: RemovableComment, session: SessionDep) -> None:
     """Delete a comment (author, item owner or superuser); one with replies stays as a tombstone."""

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import CTE, Integer, Row, Select, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import BadRequestError, NotFoundError
+from core.codes import ErrorCode
+from core.errors import BadRequest, Forbidden, NotFound
 from core.pagination import PageParams
 from features.comments.models import MAX_DEPTH, Comment, CommentRead
 from features.items.models import Item
@@ -117,6 +118,21 @@ async def list_thread(
     return roots, total or 0
 
 
+# -- who may do what --
+
+
+def ensure_can_edit(*, comment: Comment, user: User) -> None:
+    """403 unless `user` wrote `comment`: not even a superuser changes another's words."""
+    if comment.author_id != user.id:
+        raise Forbidden(ErrorCode.COMMENT_AUTHOR_ONLY)
+
+
+def ensure_can_delete(*, comment: Comment, item_owner_id: uuid.UUID, user: User) -> None:
+    """403 unless `user` wrote `comment`, owns its item, or is a superuser."""
+    if user.id not in (comment.author_id, item_owner_id) and not user.is_superuser:
+        raise Forbidden(ErrorCode.COMMENT_DELETE_NOT_ALLOWED)
+
+
 async def get_live_comment(
     *, session: AsyncSession, comment_id: uuid.UUID, user: User, for_update: bool = False
 ) -> tuple[Comment, uuid.UUID]:
@@ -131,7 +147,7 @@ async def get_live_comment(
         statement = statement.with_for_update(of=Comment, key_share=True)
     row = (await session.execute(statement)).first()
     if row is None:
-        raise NotFoundError("Comment")
+        raise NotFound(ErrorCode.COMMENT_NOT_FOUND)
     return row[0], row[1]
 
 
@@ -160,13 +176,13 @@ async def _check_parent(*, session: AsyncSession, item_id: uuid.UUID, parent_id:
         )
     ).first()
     if parent is None or parent.item_id != item_id:
-        raise BadRequestError("parent_id is not a comment of this item")
+        raise BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM)
     if parent.is_deleted:
-        raise BadRequestError("A deleted comment cannot be replied to")
+        raise BadRequest(ErrorCode.COMMENT_PARENT_DELETED)
     # the parent and its ancestors: the depth the reply would have
     depth = await session.scalar(select(func.count()).select_from(_chain(parent_id)))
     if (depth or 0) > MAX_DEPTH:
-        raise BadRequestError(f"Replies nest at most {MAX_DEPTH} levels deep")
+        raise BadRequest(ErrorCode.COMMENT_TOO_DEEP)
 
 
 async def create_comment(
@@ -182,7 +198,7 @@ async def create_comment(
         await _check_parent(session=session, item_id=item_id, parent_id=parent_id)
     comment = Comment(item_id=item_id, author_id=author.id, parent_id=parent_id, content=content)
     session.add(comment)
-    await session.commit()
+    await session.flush()
     return _comment_to_read(comment, author)
 
 
@@ -194,7 +210,6 @@ async def edit_comment(
     await session.flush()
     answer = _comment_to_read(comment, author)
     _attach([answer], await _descendants(session=session, root_ids=[comment.id]))
-    await session.commit()
     return answer
 
 
@@ -212,7 +227,7 @@ async def delete_comment(*, session: AsyncSession, comment_id: uuid.UUID) -> Non
         )
     ).all()[::-1]
     if not path or path[0].id != comment_id or path[0].is_deleted:
-        raise NotFoundError("Comment")  # deleted meanwhile
+        raise NotFound(ErrorCode.COMMENT_NOT_FOUND)  # deleted meanwhile
     counts = await session.execute(
         select(Comment.parent_id, func.count())
         .where(Comment.parent_id.in_([node.id for node in path]))
@@ -230,13 +245,11 @@ async def delete_comment(*, session: AsyncSession, comment_id: uuid.UUID) -> Non
                 break
             top = ancestor.id
         await session.execute(delete(Comment).where(Comment.id == top))
-    await session.commit()
 
 
 async def forget_author(*, session: AsyncSession, user_id: uuid.UUID) -> None:
     """Before deleting a user: tombstone their comments others replied under, delete the rest."""
-    # Tombstones left with nothing live below go too. No commit: the user's deletion commits
-    # this with it, all or nothing.
+    # Tombstones left with nothing live below go too, in the deleting transaction.
     # lock their comments: a reply to one now waits, then finds it gone or a tombstone
     mine = await session.scalars(
         select(Comment.id).where(Comment.author_id == user_id).with_for_update()

@@ -1,16 +1,17 @@
 """Routes over items: CRUD, search, bulk creation, ownership transfer and its log."""
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, status
+from fastapi import APIRouter, Body, Query, status
 
+from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import error_responses
+from core.errors import BadRequest, Forbidden, NotFound, error_responses
 from core.pagination import Page, Pagination
 from core.validation import CleanStr, StrippedStr
-from features.auth.backend import CurrentUser
+from features.auth.dependencies import CurrentUser
 from features.items import service
+from features.items.dependencies import ItemToChange, OwnedItem, VisibleItem
 from features.items.models import (
     TAG_MAX,
     BulkItems,
@@ -24,39 +25,10 @@ from features.items.models import (
     TransferRequest,
 )
 
-router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(401))
+router = APIRouter(prefix="/items", tags=["items"])
 
-# -- dependencies (other features chain on these: comments use VisibleItem) --
-
-
-async def visible_item(item_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Item:
-    """The item named in the path, with owner and tags, if the caller may see it; else 404."""
-    return await service.get_visible_item(session=session, item_id=item_id, user=user)
-
-
-VisibleItem = Annotated[Item, Depends(visible_item)]
-
-
-async def owned_item(item: VisibleItem, user: CurrentUser) -> Item:
-    """The item named in the path, if the caller owns it or is a superuser; else 403 (or 404)."""
-    service.ensure_can_change(item=item, user=user)
-    return item
-
-
-OwnedItem = Annotated[Item, Depends(owned_item)]
-
-
-async def item_to_change(item_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Item:
-    """Like `OwnedItem`, but the row is locked until the change commits: concurrent writes (and
-    a transfer) queue up instead of overwriting each other or acting on a stale owner."""
-    item = await service.get_visible_item(
-        session=session, item_id=item_id, user=user, for_update=True
-    )
-    service.ensure_can_change(item=item, user=user)
-    return item
-
-
-ItemToChange = Annotated[Item, Depends(item_to_change)]
+HIDDEN = NotFound(ErrorCode.ITEM_NOT_FOUND)
+NOT_OWNER = Forbidden(ErrorCode.ITEM_OWNER_ONLY)
 
 # -- routes --
 
@@ -98,26 +70,28 @@ async def create_items(
     return BulkResult.model_validate({"created": len(items), "items": items}, from_attributes=True)
 
 
-@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(HIDDEN))
 async def read_item(item: VisibleItem) -> Item:
     """One item the caller may see."""
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(NOT_OWNER, HIDDEN))
 async def update_item(body: ItemUpdate, item: ItemToChange, session: SessionDep) -> Item:
     """Change the fields sent, and only those."""
     return await service.update_item(session=session, item=item, changes=body.changes())
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(403, 404))
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(NOT_OWNER, HIDDEN))
 async def replace_item(body: ItemCreate, item: ItemToChange, session: SessionDep) -> Item:
     """Replace every field; those not sent return to their defaults."""
     return await service.update_item(session=session, item=item, changes=body.model_dump())
 
 
 @router.delete(
-    "/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404)
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(NOT_OWNER, HIDDEN),
 )
 async def delete_item(item: ItemToChange, session: SessionDep) -> None:
     """Delete an item with its comments."""
@@ -125,21 +99,24 @@ async def delete_item(item: ItemToChange, session: SessionDep) -> None:
 
 
 @router.post(
-    "/{item_id}/transfer", response_model=ItemRead, responses=error_responses(400, 403, 404)
+    "/{item_id}/transfer",
+    response_model=ItemRead,
+    responses=error_responses(
+        BadRequest(ErrorCode.ITEM_ALREADY_OWNED),
+        NOT_OWNER,
+        HIDDEN,
+        NotFound(ErrorCode.USER_NOT_FOUND),
+    ),
 )
-async def transfer_item(
-    item_id: uuid.UUID, body: TransferRequest, session: SessionDep, user: CurrentUser
-) -> Item:
+async def transfer_item(body: TransferRequest, item: ItemToChange, session: SessionDep) -> Item:
     """Give the item to another active user (owner or superuser), logging the transfer."""
-    return await service.transfer_item(
-        session=session, item_id=item_id, user=user, new_owner_id=body.new_owner_id
-    )
+    return await service.transfer_item(session=session, item=item, new_owner_id=body.new_owner_id)
 
 
 @router.get(
     "/{item_id}/transfers",
     response_model=list[TransferRead],
-    responses=error_responses(403, 404),
+    responses=error_responses(NOT_OWNER, HIDDEN),
 )
 async def list_transfers(item: OwnedItem, session: SessionDep) -> list[TransferLog]:
     """The item's transfer log, oldest first (its owner or a superuser)."""

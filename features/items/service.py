@@ -13,8 +13,9 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from core.codes import ErrorCode
 from core.db import insert_or_ignore, utcnow
-from core.errors import BadRequestError, ForbiddenError, NotFoundError
+from core.errors import BadRequest, Forbidden, NotFound
 from core.pagination import PageParams
 from features.items.models import (
     Item,
@@ -47,7 +48,7 @@ def can_change(*, item: Item, user: User) -> bool:
 def ensure_can_change(*, item: Item, user: User) -> None:
     """403 unless `user` may change `item`."""
     if not can_change(item=item, user=user):
-        raise ForbiddenError("Only the item's owner or a superuser may do this")
+        raise Forbidden(ErrorCode.ITEM_OWNER_ONLY)
 
 
 async def get_visible_item(
@@ -64,7 +65,7 @@ async def get_visible_item(
         # (the tags) would still be those of before the wait. So: lock, then load afresh.
         locked = await session.scalar(select(Item.id).where(*visible).with_for_update())
         if locked is None:
-            raise NotFoundError("Item")
+            raise NotFound(ErrorCode.ITEM_NOT_FOUND)
     # one round trip: the owner and the tags (≤ 20 rows) joined in
     statement = (
         select(Item)
@@ -74,7 +75,7 @@ async def get_visible_item(
     )
     item = (await session.scalars(statement)).unique().one_or_none()
     if item is None:
-        raise NotFoundError("Item")
+        raise NotFound(ErrorCode.ITEM_NOT_FOUND)
     return item
 
 
@@ -178,7 +179,7 @@ async def create_item(*, session: AsyncSession, owner: User, data: ItemCreate) -
     tags = await upsert_tags(session=session, names=data.tags)
     item = Item(**_columns(data.model_dump()), owner=owner, tags=tags)
     session.add(item)
-    await session.commit()
+    await session.flush()
     return item
 
 
@@ -193,14 +194,13 @@ async def update_item(*, session: AsyncSession, item: Item, changes: dict[str, A
         item.tags = await upsert_tags(session=session, names=changes["tags"])
     # also when only the tags changed, which alone would not UPDATE the item's row
     item.updated_at = utcnow()  # type: ignore[assignment]
-    await session.commit()
+    await session.flush()
     return item
 
 
 async def delete_item(*, session: AsyncSession, item: Item) -> None:
     """Delete an item; its tag links, transfer log and comments go with it (ON DELETE CASCADE)."""
     await session.execute(delete(Item).where(Item.id == item.id))
-    await session.commit()
 
 
 async def create_items(
@@ -234,24 +234,19 @@ async def create_items(
         .options(joinedload(Item.owner, innerjoin=True), selectinload(Item.tags))
     )
     by_id = {item.id: item for item in loaded}
-    await session.commit()
     return [by_id[item_id] for item_id in ids]
 
 
-async def transfer_item(
-    *, session: AsyncSession, item_id: uuid.UUID, user: User, new_owner_id: uuid.UUID
-) -> Item:
-    """Give an item to another active user and log it, in one transaction on the locked row."""
-    item = await get_visible_item(session=session, item_id=item_id, user=user, for_update=True)
-    ensure_can_change(item=item, user=user)
+async def transfer_item(*, session: AsyncSession, item: Item, new_owner_id: uuid.UUID) -> Item:
+    """Give a (locked) item to another active user and log it, in the same transaction."""
     if new_owner_id == item.owner_id:
-        raise BadRequestError("The item already belongs to this user")
+        raise BadRequest(ErrorCode.ITEM_ALREADY_OWNED)
     new_owner = await session.get(User, new_owner_id)
     if new_owner is None or not new_owner.is_active:
-        raise NotFoundError("User")
+        raise NotFound(ErrorCode.USER_NOT_FOUND)
     session.add(TransferLog(item_id=item.id, from_user_id=item.owner_id, to_user_id=new_owner.id))
     item.owner = new_owner  # the UPDATE advances updated_at too
-    await session.commit()
+    await session.flush()
     return item
 
 

@@ -3,52 +3,40 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi_users import InvalidPasswordException, exceptions
+from fastapi import APIRouter, Depends, Request, status
 
+from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import NotFoundError, error_responses
+from core.errors import BadRequest, Forbidden, NotFound, error_responses
 from core.pagination import Page, Pagination
-from features.auth.backend import CurrentSuperuser, CurrentUser, current_superuser
-from features.auth.manager import UserManager, UserManagerDep, UsernameAlreadyExists
-from features.auth.throttle import LoginThrottleDep, client_address
-from features.comments.service import forget_author
-from features.items.models import UserWithItems
+from features.auth.dependencies import CurrentSuperuser, CurrentUser
+from features.auth.manager import UserManagerDep
+from features.auth.throttle import client_address
+from features.items.models import Item, UserWithItems
+from features.items.service import list_visible_items_of
 from features.users import service
 from features.users.models import User, UserAdminUpdate, UserRead, UserSelfUpdate
 
-router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(401))
+router = APIRouter(prefix="/users", tags=["users"])
+
+UPDATE_ERRORS = (
+    BadRequest(ErrorCode.UPDATE_USER_EMAIL_ALREADY_EXISTS),
+    BadRequest(ErrorCode.UPDATE_USER_USERNAME_ALREADY_EXISTS),
+    BadRequest(ErrorCode.UPDATE_USER_INVALID_PASSWORD),
+)
+SUPERUSER_ONLY = Forbidden(ErrorCode.FORBIDDEN)
+UNKNOWN_USER = NotFound(ErrorCode.USER_NOT_FOUND)
 
 
 async def valid_user_id(user_id: uuid.UUID, session: SessionDep) -> User:
     """The user named in the path, or 404."""
     user = await service.get_user(session=session, user_id=user_id)
     if user is None:
-        raise NotFoundError("User")
+        raise NotFound(ErrorCode.USER_NOT_FOUND)
     return user
 
 
 ValidUser = Annotated[User, Depends(valid_user_id)]
-
-
-async def _apply(
-    manager: UserManager, user: User, changes: dict[str, object], request: Request
-) -> User:
-    try:
-        return await manager.update_fields(user, changes, request)
-    except exceptions.UserAlreadyExists:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, "UPDATE_USER_EMAIL_ALREADY_EXISTS"
-        ) from None
-    except UsernameAlreadyExists:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, "UPDATE_USER_USERNAME_ALREADY_EXISTS"
-        ) from None
-    except InvalidPasswordException as error:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            {"code": "UPDATE_USER_INVALID_PASSWORD", "reason": error.reason},
-        ) from None
 
 
 @router.get("/me", response_model=UserRead)
@@ -57,39 +45,30 @@ async def read_me(user: CurrentUser) -> User:
     return user
 
 
-@router.patch("/me", response_model=UserRead, responses=error_responses(400))
+@router.patch(
+    "/me",
+    response_model=UserRead,
+    responses=error_responses(
+        *UPDATE_ERRORS, BadRequest(ErrorCode.UPDATE_USER_BAD_CURRENT_PASSWORD)
+    ),
+)
 async def update_me(
-    body: UserSelfUpdate,
-    user: CurrentUser,
-    manager: UserManagerDep,
-    throttle: LoginThrottleDep,
-    request: Request,
+    body: UserSelfUpdate, user: CurrentUser, manager: UserManagerDep, request: Request
 ) -> User:
     """Change one's own e-mail, username, full name or password."""
     changes = body.changes()
     changes.pop("current_password", None)
-    if "email" in changes or "password" in changes:
-        # guesses at the current password are throttled like logins: a stolen token must not
-        # become a way to find the password
-        login, address = f"user:{user.id}", client_address(request)
-        await throttle.ensure_allowed(login, address)
-        verified = (
-            body.current_password is not None
-            and (await manager.verify_password(body.current_password, user.hashed_password))[0]
-        )
-        if not verified:
-            await throttle.record_failure(login, address)
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "UPDATE_USER_BAD_CURRENT_PASSWORD")
-    return await _apply(manager, user, changes, request)
+    return await manager.update_self(
+        user, changes, current_password=body.current_password, address=client_address(request)
+    )
 
 
 @router.get(
     "",
     response_model=Page[UserRead],
-    dependencies=[Depends(current_superuser)],
-    responses=error_responses(403),
+    responses=error_responses(SUPERUSER_ONLY),
 )
-async def list_users(session: SessionDep, page: Pagination) -> Page[UserRead]:
+async def list_users(_: CurrentSuperuser, session: SessionDep, page: Pagination) -> Page[UserRead]:
     """Every user, by username (superuser only)."""
     users, total = await service.list_users(session=session, page=page)
     return Page[UserRead].of(users, total, page)
@@ -101,43 +80,46 @@ async def list_users_with_items(
     session: SessionDep, user: CurrentUser, page: Pagination
 ) -> Page[UserWithItems]:
     """Active users by username, each with the items the caller may see and their tags."""
-    rows, total = await service.list_users_with_items(session=session, page=page, viewer=user)
+    owners, total = await service.list_active_users(session=session, page=page)
+    # one query for every listed user's items (and one for their tags), whatever the page size
+    items = await list_visible_items_of(
+        session=session, owner_ids=[owner.id for owner in owners], user=user
+    )
+    by_owner: dict[uuid.UUID, list[Item]] = {owner.id: [] for owner in owners}
+    for item in items:
+        by_owner[item.owner_id].append(item)
     entries = [
-        {"id": owner.id, "username": owner.username, "full_name": owner.full_name, "items": items}
-        for owner, items in rows
+        {"id": o.id, "username": o.username, "full_name": o.full_name, "items": by_owner[o.id]}
+        for o in owners
     ]
     return Page[UserWithItems].of(entries, total, page)
 
 
-@router.get("/{user_id}", response_model=UserRead, responses=error_responses(403, 404))
+@router.get(
+    "/{user_id}", response_model=UserRead, responses=error_responses(SUPERUSER_ONLY, UNKNOWN_USER)
+)
 async def read_user(_: CurrentSuperuser, user: ValidUser) -> User:
     """Any user's account (superuser only)."""
     return user
 
 
-@router.patch("/{user_id}", response_model=UserRead, responses=error_responses(400, 403, 404))
+@router.patch(
+    "/{user_id}",
+    response_model=UserRead,
+    responses=error_responses(*UPDATE_ERRORS, SUPERUSER_ONLY, UNKNOWN_USER),
+)
 async def update_user(
-    _: CurrentSuperuser,
-    user: ValidUser,
-    body: UserAdminUpdate,
-    manager: UserManagerDep,
-    request: Request,
+    _: CurrentSuperuser, user: ValidUser, body: UserAdminUpdate, manager: UserManagerDep
 ) -> User:
     """Change any user, flags included (superuser only)."""
-    return await _apply(manager, user, body.changes(), request)
+    return await manager.update_fields(user, body.changes())
 
 
 @router.delete(
-    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404)
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(SUPERUSER_ONLY, UNKNOWN_USER),
 )
-async def delete_user(
-    _: CurrentSuperuser,
-    user: ValidUser,
-    manager: UserManagerDep,
-    request: Request,
-    session: SessionDep,
-) -> None:
+async def delete_user(_: CurrentSuperuser, user: ValidUser, session: SessionDep) -> None:
     """Delete a user and everything they own (superuser only)."""
-    # their comments go, or stay as tombstones under others' replies; committed with the delete
-    await forget_author(session=session, user_id=user.id)
-    await manager.delete(user, request)
+    await service.delete_user(session=session, user=user)
