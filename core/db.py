@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -31,7 +32,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-class utcnow(FunctionElement):
+class utcnow(FunctionElement[datetime]):
     """The database's current UTC time, with sub-second precision on every backend."""
 
     type = DateTime(timezone=True)
@@ -219,3 +220,11 @@ async def end_read_only_transaction(session: AsyncSession) -> None:
     if connection.sync_connection is None or connection.sync_connection.info.get(_WROTE, True):
         return
     await session.commit()
+
+
+def related(attribute: object) -> QueryableAttribute[Any]:
+    """A relationship as loader options take it (`selectinload(related(Item.tags))`): SQLModel
+    types relationship attributes as their values, which the type checker cannot pass there."""
+    if not isinstance(attribute, QueryableAttribute):
+        raise TypeError(f"not a mapped attribute: {attribute!r}")
+    return attribute

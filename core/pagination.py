@@ -1,6 +1,6 @@
 """Offset pagination shared by every list endpoint."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -35,7 +35,7 @@ class PageParams:
     limit: int
 
 
-def page_params(default_limit: int) -> Any:
+def page_params(default_limit: int) -> Callable[..., PageParams]:
     """A `PageParams` dependency with its own default page size (skip ≥ 0, limit 1–100)."""
 
     def dependency(
@@ -46,7 +46,7 @@ def page_params(default_limit: int) -> Any:
     ) -> PageParams:
         return PageParams(skip=skip, limit=limit)
 
-    return Annotated[PageParams, Depends(dependency)]
+    return dependency
 
 
-Pagination = page_params(default_limit=10)
+Pagination = Annotated[PageParams, Depends(page_params(default_limit=10))]

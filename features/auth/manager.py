@@ -73,6 +73,8 @@ class UsernameAlreadyExists(exceptions.FastAPIUsersException):
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     user_db: UserDatabase
+    reset_password_token_secret: str
+    verification_token_secret: str
 
     def __init__(self, user_db: UserDatabase, sender: EmailSender, throttle: LoginThrottle):
         super().__init__(user_db)
@@ -190,9 +192,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
                 ErrorCode.REGISTER_INVALID_PASSWORD, reason=str(error.reason)
             ) from None
         already_exists = BadRequest(ErrorCode.REGISTER_USER_ALREADY_EXISTS)
-        if await self._taken(User.email, user_create.email, except_id=None) or await self._taken(
-            User.username, user_create.username, except_id=None
-        ):
+        if await self._taken(
+            col(User.email), user_create.email, except_id=None
+        ) or await self._taken(col(User.username), user_create.username, except_id=None):
             raise already_exists
         values = user_create.model_dump(include={"email", "username", "full_name"})
         values["hashed_password"] = await self.hash_password(user_create.password)
@@ -209,13 +211,13 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         for field, value in update_dict.items():
             # a change of case only is still a change (and cannot collide with oneself)
             if field == "email" and value != user.email:
-                if await self._taken(User.email, value, except_id=user.id):
+                if await self._taken(col(User.email), value, except_id=user.id):
                     raise exceptions.UserAlreadyExists()
                 changes["email"] = value
                 if value.lower() != user.email.lower():
                     changes["is_verified"] = False  # another mailbox, not yet proven
             elif field == "username" and value != user.username:
-                if await self._taken(User.username, value, except_id=user.id):
+                if await self._taken(col(User.username), value, except_id=user.id):
                     raise UsernameAlreadyExists()
                 changes["username"] = value
             elif field == "password":
@@ -240,7 +242,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         except IntegrityError:
             # a concurrent change took the name first: say which one, as the pre-check would
             username = changes.get("username")
-            if username and await self._taken(User.username, username, except_id=user_id):
+            if username and await self._taken(col(User.username), username, except_id=user_id):
                 raise UsernameAlreadyExists() from None
             raise exceptions.UserAlreadyExists() from None
 

@@ -20,6 +20,9 @@ from core.codes import ErrorCode
 from core.config import get_settings
 from core.errors import TooManyRequests
 
+# what a window counts under: the login name, and the client address for the stricter window
+Keys = tuple[str, ...]
+
 
 class LoginThrottle:
     def __init__(
@@ -31,11 +34,13 @@ class LoginThrottle:
         max_failures_per_login: int,
     ) -> None:
         self.storage = storage_from_string(storage_url)
-        self._limiter = MovingWindowRateLimiter(self.storage)  # type: ignore[arg-type]
+        self._limiter = MovingWindowRateLimiter(self.storage)
         self._per_address = RateLimitItemPerSecond(max_failures_per_address, window_seconds)
         self._per_login = RateLimitItemPerSecond(max_failures_per_login, window_seconds)
 
-    def _windows(self, login: str, address: str) -> list[tuple[RateLimitItemPerSecond, tuple]]:
+    def _windows(
+        self, login: str, address: str
+    ) -> list[tuple[RateLimitItemPerSecond, tuple[str, ...]]]:
         login = login.casefold()
         return [
             (self._per_address, ("login", login, address)),

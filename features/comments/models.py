@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from core.db import Timestamped
 from core.validation import StrippedStr
@@ -43,10 +43,10 @@ class Comment(Timestamped, table=True):
 # item" (the prefix) in one index.
 Index(
     "ix_comments_item_id_parent_id_created_at",
-    Comment.item_id,
-    Comment.parent_id,
-    Comment.created_at,
-    Comment.id,
+    col(Comment.item_id),
+    col(Comment.parent_id),
+    col(Comment.created_at),
+    col(Comment.id),
 )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, status
 from core.codes import ErrorCode
 from core.db import SessionDep
 from core.errors import BadRequest, Forbidden, NotFound, error_responses
-from core.pagination import Page, page_params
+from core.pagination import Page, PageParams, page_params
 from features.auth.dependencies import CurrentUser
 from features.comments import service
 from features.comments.models import Comment, CommentCreate, CommentRead, CommentUpdate
@@ -16,7 +16,7 @@ from features.items.dependencies import VisibleItem
 
 router = APIRouter(tags=["comments"])
 
-ThreadPage = page_params(default_limit=20)
+ThreadPage = Annotated[PageParams, Depends(page_params(default_limit=20))]
 
 HIDDEN_ITEM = NotFound(ErrorCode.ITEM_NOT_FOUND)
 HIDDEN_COMMENT = NotFound(ErrorCode.COMMENT_NOT_FOUND)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import CTE, Integer, Row, Select, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.codes import ErrorCode
 from core.errors import BadRequest, Forbidden, NotFound
@@ -25,25 +26,25 @@ from features.items.service import visible_items_filter
 from features.users.models import User, UserPublic
 
 # what a comment is read as: its columns and its author's public ones, no ORM objects
-_READ_COLUMNS = (
-    Comment.id,
-    Comment.item_id,
-    Comment.parent_id,
-    Comment.content,
-    Comment.is_deleted,
-    Comment.created_at,
-    Comment.updated_at,
-    User.id.label("author_id"),
-    User.username.label("author_username"),
-    User.full_name.label("author_full_name"),
+_READ_COLUMNS: tuple[Any, ...] = (
+    col(Comment.id),
+    col(Comment.item_id),
+    col(Comment.parent_id),
+    col(Comment.content),
+    col(Comment.is_deleted),
+    col(Comment.created_at),
+    col(Comment.updated_at),
+    col(User.id).label("author_id"),
+    col(User.username).label("author_username"),
+    col(User.full_name).label("author_full_name"),
 )
-_ORDER = (Comment.created_at, Comment.id)
+_ORDER = (col(Comment.created_at), col(Comment.id))
 # what a tombstone keeps of a comment: its place (id, item, parent, created_at)
 _TOMBSTONE = {"is_deleted": True, "content": "", "author_id": None}
 
 
 def _read_statement() -> Select[Any]:
-    return select(*_READ_COLUMNS).outerjoin(User, User.id == Comment.author_id)
+    return select(*_READ_COLUMNS).outerjoin(User, col(User.id) == col(Comment.author_id))
 
 
 def _row_to_read(row: Row[Any]) -> CommentRead:
@@ -68,15 +69,11 @@ def _row_to_read(row: Row[Any]) -> CommentRead:
 
 
 def _comment_to_read(comment: Comment, author: User | None) -> CommentRead:
-    return CommentRead(
-        id=comment.id,
-        item_id=comment.item_id,
-        parent_id=comment.parent_id,
-        content=comment.content,
-        author=UserPublic.model_validate(author) if author is not None else None,
-        is_deleted=comment.is_deleted,
-        created_at=comment.created_at,
-        updated_at=comment.updated_at,
+    return CommentRead.model_validate(
+        {
+            **comment.model_dump(include=set(CommentRead.model_fields) - {"author", "replies"}),
+            "author": UserPublic.model_validate(author) if author is not None else None,
+        }
     )
 
 
@@ -86,10 +83,14 @@ async def _descendants(
     """Every comment below `root_ids`, at any depth, oldest first: one statement."""
     if not root_ids:
         return []
-    tree = select(Comment.id).where(Comment.parent_id.in_(root_ids)).cte("tree", recursive=True)
-    tree = tree.union_all(select(Comment.id).join(tree, Comment.parent_id == tree.c.id))
+    tree = (
+        select(col(Comment.id))
+        .where(col(Comment.parent_id).in_(root_ids))
+        .cte("tree", recursive=True)
+    )
+    tree = tree.union_all(select(col(Comment.id)).join(tree, col(Comment.parent_id) == tree.c.id))
     rows = await session.execute(
-        _read_statement().join(tree, tree.c.id == Comment.id).order_by(*_ORDER)
+        _read_statement().join(tree, tree.c.id == col(Comment.id)).order_by(*_ORDER)
     )
     return [_row_to_read(row) for row in rows]
 
@@ -107,7 +108,7 @@ async def list_thread(
     *, session: AsyncSession, item_id: uuid.UUID, page: PageParams
 ) -> tuple[list[CommentRead], int]:
     """A page of an item's top-level comments, each with its whole reply tree, and their count."""
-    top_level = (Comment.item_id == item_id, Comment.parent_id.is_(None))
+    top_level = (col(Comment.item_id) == item_id, col(Comment.parent_id).is_(None))
     total = await session.scalar(select(func.count()).select_from(Comment).where(*top_level))
     rows = await session.execute(
         _read_statement().where(*top_level).order_by(*_ORDER).offset(page.skip).limit(page.limit)
@@ -138,9 +139,13 @@ async def get_live_comment(
 ) -> tuple[Comment, uuid.UUID]:
     """A comment (not a tombstone) on an item `user` may see, and that item's owner id; else 404."""
     statement = (
-        select(Comment, Item.owner_id)
-        .join(Item, Item.id == Comment.item_id)
-        .where(Comment.id == comment_id, Comment.is_deleted.is_(False), visible_items_filter(user))
+        select(Comment, col(Item.owner_id))
+        .join(Item, col(Item.id) == col(Comment.item_id))
+        .where(
+            col(Comment.id) == comment_id,
+            col(Comment.is_deleted).is_(False),
+            visible_items_filter(user),
+        )
     )
     if for_update:
         # NO KEY UPDATE: replies (whose foreign key takes KEY SHARE) need not wait for an edit
@@ -154,13 +159,13 @@ async def get_live_comment(
 def _chain(comment_id: uuid.UUID) -> CTE:
     """`comment_id` and every comment above it, with `depth`, its distance from `comment_id`."""
     chain = (
-        select(Comment.id, Comment.parent_id, literal_column("0", Integer).label("depth"))
-        .where(Comment.id == comment_id)
+        select(col(Comment.id), col(Comment.parent_id), literal_column("0", Integer).label("depth"))
+        .where(col(Comment.id) == comment_id)
         .cte("chain", recursive=True)
     )
     return chain.union_all(
-        select(Comment.id, Comment.parent_id, chain.c.depth + 1).join(
-            chain, Comment.id == chain.c.parent_id
+        select(col(Comment.id), col(Comment.parent_id), chain.c.depth + 1).join(
+            chain, col(Comment.id) == chain.c.parent_id
         )
     )
 
@@ -170,8 +175,8 @@ async def _check_parent(*, session: AsyncSession, item_id: uuid.UUID, parent_id:
     # FOR SHARE: a concurrent delete of the parent waits for this reply, or this sees it gone
     parent = (
         await session.execute(
-            select(Comment.item_id, Comment.is_deleted)
-            .where(Comment.id == parent_id)
+            select(col(Comment.item_id), col(Comment.is_deleted))
+            .where(col(Comment.id) == parent_id)
             .with_for_update(read=True)
         )
     ).first()
@@ -220,8 +225,8 @@ async def delete_comment(*, session: AsyncSession, comment_id: uuid.UUID) -> Non
     # replies of one tombstone deleted at once must not both leave it standing.
     path = (
         await session.execute(
-            select(Comment.id, Comment.is_deleted)
-            .join(chain, chain.c.id == Comment.id)
+            select(col(Comment.id), col(Comment.is_deleted))
+            .join(chain, chain.c.id == col(Comment.id))
             .order_by(chain.c.depth.desc())
             .with_for_update(of=Comment)
         )
@@ -229,13 +234,15 @@ async def delete_comment(*, session: AsyncSession, comment_id: uuid.UUID) -> Non
     if not path or path[0].id != comment_id or path[0].is_deleted:
         raise NotFound(ErrorCode.COMMENT_NOT_FOUND)  # deleted meanwhile
     counts = await session.execute(
-        select(Comment.parent_id, func.count())
-        .where(Comment.parent_id.in_([node.id for node in path]))
-        .group_by(Comment.parent_id)
+        select(col(Comment.parent_id), func.count())
+        .where(col(Comment.parent_id).in_([node.id for node in path]))
+        .group_by(col(Comment.parent_id))
     )
     replies: dict[uuid.UUID | None, int] = dict(counts.tuples().all())
     if replies.get(comment_id):
-        await session.execute(update(Comment).where(Comment.id == comment_id).values(**_TOMBSTONE))
+        await session.execute(
+            update(Comment).where(col(Comment.id) == comment_id).values(**_TOMBSTONE)
+        )
     else:
         # the highest tombstone whose only descendants are this chain goes, and the chain with it
         # (ON DELETE CASCADE)
@@ -244,7 +251,7 @@ async def delete_comment(*, session: AsyncSession, comment_id: uuid.UUID) -> Non
             if not ancestor.is_deleted or replies.get(ancestor.id) != 1:
                 break
             top = ancestor.id
-        await session.execute(delete(Comment).where(Comment.id == top))
+        await session.execute(delete(Comment).where(col(Comment.id) == top))
 
 
 async def forget_author(*, session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -252,36 +259,38 @@ async def forget_author(*, session: AsyncSession, user_id: uuid.UUID) -> None:
     # Tombstones left with nothing live below go too, in the deleting transaction.
     # lock their comments: a reply to one now waits, then finds it gone or a tombstone
     mine = await session.scalars(
-        select(Comment.id).where(Comment.author_id == user_id).with_for_update()
+        select(col(Comment.id)).where(col(Comment.author_id) == user_id).with_for_update()
     )
     if not mine.first():
         return
-    items = select(Comment.item_id).where(Comment.author_id == user_id)
+    items = select(col(Comment.item_id)).where(col(Comment.author_id) == user_id)
     # comments that must stay: live ones by others, in those items, and everything above them
     needed = (
-        select(Comment.id, Comment.parent_id)
+        select(col(Comment.id), col(Comment.parent_id))
         .where(
-            Comment.item_id.in_(items),
-            Comment.is_deleted.is_(False),
-            or_(Comment.author_id.is_(None), Comment.author_id != user_id),
+            col(Comment.item_id).in_(items),
+            col(Comment.is_deleted).is_(False),
+            or_(col(Comment.author_id).is_(None), col(Comment.author_id) != user_id),
         )
         .cte("needed", recursive=True)
     )
     needed = needed.union(
-        select(Comment.id, Comment.parent_id).join(needed, Comment.id == needed.c.parent_id)
+        select(col(Comment.id), col(Comment.parent_id)).join(
+            needed, col(Comment.id) == needed.c.parent_id
+        )
     )
     await session.execute(
         delete(Comment)
         .where(
-            Comment.item_id.in_(items),
-            or_(Comment.author_id == user_id, Comment.is_deleted.is_(True)),
-            Comment.id.not_in(select(needed.c.id)),
+            col(Comment.item_id).in_(items),
+            or_(col(Comment.author_id) == user_id, col(Comment.is_deleted).is_(True)),
+            col(Comment.id).not_in(select(needed.c.id)),
         )
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(Comment)
-        .where(Comment.author_id == user_id)
+        .where(col(Comment.author_id) == user_id)
         .values(**_TOMBSTONE)
         .execution_options(synchronize_session=False)
     )

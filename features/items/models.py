@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, StringConstraints, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Index, Text, literal_column
-from sqlmodel import Field, Relationship, SQLModel
+from sqlmodel import Field, Relationship, SQLModel, col
 
 from core.db import Timestamped, UTCDateTime, utcnow
 from core.validation import CleanStr, StrippedStr
@@ -88,8 +88,8 @@ class Item(Timestamped, table=True):
 
 
 # The list endpoint filters by owner or by public, newest first with ties broken by id.
-Index("ix_items_owner_id_created_at", Item.owner_id, Item.created_at, Item.id)
-Index("ix_items_is_public_created_at", Item.is_public, Item.created_at, Item.id)
+Index("ix_items_owner_id_created_at", col(Item.owner_id), col(Item.created_at), col(Item.id))
+Index("ix_items_is_public_created_at", col(Item.is_public), col(Item.created_at), col(Item.id))
 
 
 class TransferLog(SQLModel, table=True):

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
+from sqlmodel import col
 
 from core.codes import ErrorCode
-from core.db import insert_or_ignore, utcnow
+from core.db import insert_or_ignore, related, utcnow
 from core.errors import BadRequest, Forbidden, NotFound
 from core.pagination import PageParams
 from features.items.models import (
@@ -37,7 +38,7 @@ def visible_items_filter(user: User) -> ColumnElement[bool]:
     """The items `user` may see: their own and public ones; every item for a superuser."""
     if user.is_superuser:
         return true()
-    return or_(Item.owner_id == user.id, Item.is_public.is_(True))
+    return or_(col(Item.owner_id) == user.id, col(Item.is_public).is_(True))
 
 
 def can_change(*, item: Item, user: User) -> bool:
@@ -59,18 +60,18 @@ async def get_visible_item(
     `for_update` first locks the item row until the transaction ends, then reads it: a writer
     that waited for the lock sees what the previous one committed, tags included.
     """
-    visible = (Item.id == item_id, visible_items_filter(user))
+    visible = (col(Item.id) == item_id, visible_items_filter(user))
     if for_update:
         # A statement that waits for a row lock re-reads only the locked row; rows it joins
         # (the tags) would still be those of before the wait. So: lock, then load afresh.
-        locked = await session.scalar(select(Item.id).where(*visible).with_for_update())
+        locked = await session.scalar(select(col(Item.id)).where(*visible).with_for_update())
         if locked is None:
             raise NotFound(ErrorCode.ITEM_NOT_FOUND)
     # one round trip: the owner and the tags (≤ 20 rows) joined in
     statement = (
         select(Item)
         .where(*visible)
-        .options(joinedload(Item.owner, innerjoin=True), joinedload(Item.tags))
+        .options(joinedload(related(Item.owner), innerjoin=True), joinedload(related(Item.tags)))
         .execution_options(populate_existing=for_update)
     )
     item = (await session.scalars(statement)).unique().one_or_none()
@@ -95,7 +96,7 @@ def contains_pattern(text: str) -> str:
 
 def newest_first(statement: Select[Any]) -> Select[Any]:
     """Newest first, ties broken by id (descending): a stable order to page through."""
-    return statement.order_by(Item.created_at.desc(), Item.id.desc())
+    return statement.order_by(col(Item.created_at).desc(), col(Item.id).desc())
 
 
 async def list_items(
@@ -110,17 +111,17 @@ async def list_items(
     """A page of the items `user` may see, newest first, and how many match in all."""
     conditions = [visible_items_filter(user)]
     if owner_only:
-        conditions.append(Item.owner_id == user.id)
+        conditions.append(col(Item.owner_id) == user.id)
     if search:
-        conditions.append(Item.title_search.like(contains_pattern(search), escape=LIKE_ESCAPE))
+        conditions.append(col(Item.title_search).like(contains_pattern(search), escape=LIKE_ESCAPE))
     if tag is not None:
-        tagged = select(ItemTag.item_id).join(Tag).where(Tag.name == fold_tag(tag))
-        conditions.append(Item.id.in_(tagged))
+        tagged = select(col(ItemTag.item_id)).join(Tag).where(col(Tag.name) == fold_tag(tag))
+        conditions.append(col(Item.id).in_(tagged))
 
     total = await session.scalar(select(func.count()).select_from(Item).where(*conditions))
     items = await session.scalars(
         newest_first(select(Item).where(*conditions))
-        .options(joinedload(Item.owner, innerjoin=True), selectinload(Item.tags))
+        .options(joinedload(related(Item.owner), innerjoin=True), selectinload(related(Item.tags)))
         .offset(page.skip)
         .limit(page.limit)
     )
@@ -135,8 +136,8 @@ async def list_visible_items_of(
         return []
     items = await session.scalars(
         newest_first(
-            select(Item).where(Item.owner_id.in_(owner_ids), visible_items_filter(user))
-        ).options(joinedload(Item.owner, innerjoin=True), selectinload(Item.tags))
+            select(Item).where(col(Item.owner_id).in_(owner_ids), visible_items_filter(user))
+        ).options(joinedload(related(Item.owner), innerjoin=True), selectinload(related(Item.tags)))
     )
     return list(items)
 
@@ -160,7 +161,7 @@ async def upsert_tags(*, session: AsyncSession, names: Iterable[str]) -> list[Ta
             [{"name": name} for name in names]
         )
     )
-    return list(await session.scalars(select(Tag).where(Tag.name.in_(names))))
+    return list(await session.scalars(select(Tag).where(col(Tag.name).in_(names))))
 
 
 # -- writes --
@@ -200,7 +201,7 @@ async def update_item(*, session: AsyncSession, item: Item, changes: dict[str, A
 
 async def delete_item(*, session: AsyncSession, item: Item) -> None:
     """Delete an item; its tag links, transfer log and comments go with it (ON DELETE CASCADE)."""
-    await session.execute(delete(Item).where(Item.id == item.id))
+    await session.execute(delete(Item).where(col(Item.id) == item.id))
 
 
 async def create_items(
@@ -230,8 +231,8 @@ async def create_items(
     ids = [row["id"] for row in rows]
     loaded = await session.scalars(
         select(Item)
-        .where(Item.id.in_(ids))
-        .options(joinedload(Item.owner, innerjoin=True), selectinload(Item.tags))
+        .where(col(Item.id).in_(ids))
+        .options(joinedload(related(Item.owner), innerjoin=True), selectinload(related(Item.tags)))
     )
     by_id = {item.id: item for item in loaded}
     return [by_id[item_id] for item_id in ids]
@@ -254,7 +255,7 @@ async def list_transfers(*, session: AsyncSession, item: Item) -> list[TransferL
     """An item's transfer log, oldest first."""
     entries = await session.scalars(
         select(TransferLog)
-        .where(TransferLog.item_id == item.id)
-        .order_by(TransferLog.transferred_at, TransferLog.id)
+        .where(col(TransferLog.item_id) == item.id)
+        .order_by(col(TransferLog.transferred_at), col(TransferLog.id))
     )
     return list(entries)

@@ -37,15 +37,15 @@ async def delete_user(*, session: AsyncSession, user: User) -> None:
     await session.flush()
 
 
-def _by_username() -> tuple[object, ...]:
-    return (func.lower(col(User.username)), col(User.id))
+# the order users are listed in: by username ignoring case, ties by id
+BY_USERNAME = (func.lower(col(User.username)), col(User.id))
 
 
 async def list_users(*, session: AsyncSession, page: PageParams) -> tuple[list[User], int]:
     """A page of users ordered by username, and how many there are in all."""
     total = await session.scalar(select(func.count()).select_from(User))
     users = await session.scalars(
-        select(User).order_by(*_by_username()).offset(page.skip).limit(page.limit)
+        select(User).order_by(*BY_USERNAME).offset(page.skip).limit(page.limit)
     )
     return list(users), total or 0
 
@@ -55,7 +55,7 @@ async def list_active_users(*, session: AsyncSession, page: PageParams) -> tuple
     active = col(User.is_active).is_(True)
     total = await session.scalar(select(func.count()).select_from(User).where(active))
     users = await session.scalars(
-        select(User).where(active).order_by(*_by_username()).offset(page.skip).limit(page.limit)
+        select(User).where(active).order_by(*BY_USERNAME).offset(page.skip).limit(page.limit)
     )
     return list(users), total or 0
 
