@@ -1,7 +1,12 @@
 """Test harness shared by every feature's tests and tests/.
 
 The database is chosen by TEST_DATABASE_URL (default: a throwaway SQLite file). The schema is
-built by the real migrations once per run; every test then starts from empty tables.
+built by the real migrations once per run.
+
+Each test runs inside one database transaction that is rolled back at its end: the app's
+sessions join it through SAVEPOINTs, so their commits are real to them and leave nothing behind.
+A test that needs real commits — concurrent requests, other connections — is marked
+`commits`: it runs on the real engine and starts and ends with empty tables.
 """
 
 import os
@@ -28,10 +33,11 @@ from alembic.config import Config  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi_users.password import PasswordHelper  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 from alembic import command  # noqa: E402
-from core.db import engine, session_factory  # noqa: E402
+from core.db import engine, read_session_factory, session_factory  # noqa: E402
 from features.auth.throttle import get_login_throttle  # noqa: E402
 from features.auth.tokens import issue_access_token  # noqa: E402
 from features.users.models import User  # noqa: E402
@@ -73,12 +79,41 @@ async def _engine_lifetime() -> AsyncIterator[None]:
     await engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-async def empty_tables(_engine_lifetime: None) -> None:
-    """Every test starts from empty tables."""
+async def _empty_tables() -> None:
     async with engine.begin() as connection:
         for table in reversed(SQLModel.metadata.sorted_tables):
             await connection.execute(table.delete())
+
+
+SESSION_FACTORIES = (session_factory, read_session_factory)
+# Transaction control is not the work a request does: the counts leave it out (it differs
+# between a test's SAVEPOINTs and production's BEGIN/COMMIT, and between the databases).
+TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
+
+
+@pytest.fixture(autouse=True)
+async def db_connection(
+    request: pytest.FixtureRequest, _engine_lifetime: None
+) -> AsyncIterator[AsyncConnection | None]:
+    """The test's own connection, in a transaction rolled back at the end (None for a test
+    marked `commits`, which gets empty tables before and after instead)."""
+    if request.node.get_closest_marker("commits"):
+        await _empty_tables()
+        yield None
+        await _empty_tables()
+        return
+    async with engine.connect() as connection:
+        await connection.begin()
+        configured = [dict(factory.kw) for factory in SESSION_FACTORIES]
+        for factory in SESSION_FACTORIES:
+            factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield connection
+        finally:
+            for factory, kw in zip(SESSION_FACTORIES, configured, strict=True):
+                factory.kw.clear()
+                factory.kw.update(kw)
+            await connection.rollback()
 
 
 @pytest.fixture(autouse=True)
@@ -215,7 +250,8 @@ def count_statements() -> Callable[[], Any]:
         counter = StatementCounter()
 
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            counter.statements.append(statement)
+            if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+                counter.statements.append(statement)
 
         event.listen(engine.sync_engine, "before_cursor_execute", record)
         try:
@@ -232,11 +268,26 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture
-def db_scalar() -> Callable[..., Awaitable[Any]]:
+def db_execute(db_connection: AsyncConnection | None) -> Callable[..., Awaitable[Any]]:
+    """`await db_execute(statement_or_sql, **params)`: run it straight on the database (in
+    the test's transaction, or committed at once for a test marked `commits`)."""
+
+    async def execute(statement: Any, **params: Any) -> Any:
+        if isinstance(statement, str):
+            statement = text(statement)
+        if db_connection is not None:
+            return await db_connection.execute(statement, params)
+        async with engine.begin() as connection:
+            return await connection.execute(statement, params)
+
+    return execute
+
+
+@pytest.fixture
+def db_scalar(db_execute: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """`await db_scalar(sql, **params)`: one value read straight from the database."""
 
     async def read(sql: str, **params: Any) -> Any:
-        async with engine.connect() as connection:
-            return (await connection.execute(text(sql), params)).scalar()
+        return (await db_execute(sql, **params)).scalar()
 
     return read

@@ -173,11 +173,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 engine = create_engine(get_settings())
+# The same engine for work that only reads (GET, HEAD, OPTIONS; probes): see READ_ONLY.
+read_engine = engine.execution_options(**{READ_ONLY: True})
 session_factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-# Sessions of requests that only read (GET, HEAD, OPTIONS): see READ_ONLY.
-read_session_factory = async_sessionmaker(
-    engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False
-)
+read_session_factory = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

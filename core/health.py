@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from core.db import engine
+from core.db import read_engine as engine
 
 logger = logging.getLogger(__name__)
 

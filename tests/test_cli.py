@@ -60,6 +60,9 @@ async def test_email_and_username_of_two_different_users_is_refused(alice, bob, 
     assert await db_scalar("SELECT count(*) FROM users WHERE is_superuser") == 0
 
 
+# main() runs its own event loop and disposes the engine at the end: no connection of the
+# test's may be checked out meanwhile
+@pytest.mark.commits
 def test_main_reports_bad_input_on_one_line_with_exit_code_2(capsys, monkeypatch):
     async def refuse(**_kwargs):
         raise cli.CommandError("password: too short")

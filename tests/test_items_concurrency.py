@@ -15,6 +15,7 @@ from core.db import engine
 
 pytestmark = [
     pytest.mark.postgres_only,
+    pytest.mark.commits,
     pytest.mark.skipif(
         engine.dialect.name != "postgresql",
         reason="SQLite serializes every write transaction (BEGIN IMMEDIATE) and ignores FOR "

@@ -131,6 +131,7 @@ async def test_forgot_and_reset_password_hash_off_the_loop(client, alice, hash_c
 
 
 @pytest.mark.skipif(engine.dialect.name != "sqlite", reason="SQLite's database-wide write lock")
+@pytest.mark.commits
 async def test_no_write_lock_is_held_while_hashing(client, alice, monkeypatch):
     # Every SQLite transaction here starts with BEGIN IMMEDIATE; a hash inside one would stall
     # every other request for its whole duration. Probe the lock from the hashing thread.

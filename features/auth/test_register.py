@@ -183,6 +183,7 @@ async def test_register_accepts_the_username_alphabet(client):
         ),
     ],
 )
+@pytest.mark.commits
 async def test_racing_registrations_create_one_user(client, db_scalar, first, second):
     responses = await asyncio.gather(
         client.post("/auth/register", json=registration(**first)),

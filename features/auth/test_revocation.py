@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import update
 
 from core.config import get_settings
-from core.db import engine
 from features.auth.models import RevokedToken
 from features.auth.tokens import ACCESS_AUDIENCE
 
@@ -116,13 +115,12 @@ async def test_tokens_without_an_id_are_refused(client, alice):
     assert_refused(await client.get("/users/me", headers={"Authorization": f"Bearer {token}"}))
 
 
-async def test_expired_revocations_are_pruned_at_the_next_logout(client, alice, db_scalar, log_in):
+async def test_expired_revocations_are_pruned_at_the_next_logout(
+    client, alice, db_scalar, db_execute, log_in
+):
     await client.post("/auth/jwt/logout", headers=await log_in("alice"))
 
-    async with engine.begin() as connection:
-        await connection.execute(
-            update(RevokedToken).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
-        )
+    await db_execute(update(RevokedToken).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
 
     await client.post("/auth/jwt/logout", headers=await log_in("alice"))
 
@@ -139,6 +137,7 @@ async def test_revocation_costs_no_extra_statement(client, alice, count_statemen
     assert "revoked_tokens" in user_lookups[0]
 
 
+@pytest.mark.commits
 async def test_concurrent_logouts_with_one_token_never_conflict(client, alice, log_in, db_scalar):
     headers = await log_in("alice")
 

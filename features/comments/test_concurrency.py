@@ -2,6 +2,11 @@
 
 import asyncio
 
+import pytest
+
+# concurrent requests need connections (and commits) of their own
+pytestmark = pytest.mark.commits
+
 
 async def test_siblings_deleted_at_once_take_their_tombstone(
     client, create_item, comment, alice, db_scalar
