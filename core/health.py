@@ -15,6 +15,10 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/health", tags=["health"])
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
 class Readiness(BaseModel):
     """Whether the process can serve requests, and the state of each backing service."""
 
@@ -23,9 +27,9 @@ class Readiness(BaseModel):
 
 
 @router.get("", operation_id="health_live", summary="Liveness probe")
-async def liveness() -> dict[str, str]:
+async def liveness() -> Liveness:
     """The process is up."""
-    return {"status": "ok"}
+    return Liveness(status="ok")
 
 
 @router.get(

@@ -105,7 +105,7 @@ def complete(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
     for route in api_routes(routes):
         for method in sorted(route.methods):
             operation = schema["paths"][route.path_format][method.lower()]
-            _complete_responses(operation, route, method)
+            _complete_responses(operation, route, method, components)
             _complete_request_example(operation, components)
     for name in FRAMEWORK_SCHEMAS:
         if f'"{REF}{name}"' not in json.dumps(schema):
@@ -148,7 +148,9 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
 # -- responses --
 
 
-def _complete_responses(operation: dict[str, Any], route: Any, method: str) -> None:
+def _complete_responses(
+    operation: dict[str, Any], route: Any, method: str, components: dict[str, Any]
+) -> None:
     by_status: dict[int, list[DomainError]] = {}
     for error in route_errors(route, method):
         by_status.setdefault(error.status_code, []).append(error)
@@ -156,7 +158,7 @@ def _complete_responses(operation: dict[str, Any], route: Any, method: str) -> N
     validated = str(VALIDATION_STATUS) in responses or route.body_field is not None
     if validated or VALIDATION_STATUS in by_status:
         errors = by_status.pop(VALIDATION_STATUS, [])
-        responses[str(VALIDATION_STATUS)] = _validation_response(errors, operation)
+        responses[str(VALIDATION_STATUS)] = _validation_response(errors, operation, components)
     for status, errors in by_status.items():
         responses[str(status)] = _error_response(errors)
     for key, response in responses.items():
@@ -188,10 +190,19 @@ def _examples(errors: list[DomainError]) -> dict[str, Any]:
     }
 
 
-def _validation_response(errors: list[DomainError], operation: dict[str, Any]) -> dict[str, Any]:
+def _validation_response(
+    errors: list[DomainError], operation: dict[str, Any], components: dict[str, Any]
+) -> dict[str, Any]:
     description = "Validation failed: `detail` is the list of problems (`loc`, `msg`, `type`)"
     examples: dict[str, Any] = {}
     media_types = operation.get("requestBody", {}).get("content", {})
+    for media in list(media_types.values())[:1]:
+        required = _resolve(media.get("schema", {}), components).get("required", [])
+        if required:
+            examples["missing"] = {
+                "summary": f"`{required[0]}` left out",
+                "value": {"detail": [_issue(["body", required[0]], "Field required", "missing")]},
+            }
     if any(media_type.endswith("json") for media_type in media_types):
         description += "; a body that is not JSON (or not UTF-8) is `json_invalid`"
         examples["json_invalid"] = {
@@ -245,15 +256,20 @@ def _complete_request_example(operation: dict[str, Any], components: dict[str, A
             media["example"] = example
 
 
+def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        resolved: dict[str, Any] = components.get(schema["$ref"].removeprefix(REF), {})
+        return resolved
+    return schema
+
+
 def example_of(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> Any:
     """The schema's own example: its first `examples`, or one assembled from its properties'
     examples (every required property having one); None when it has none."""
     if depth > 8:
         return None
     if "$ref" in schema:
-        return example_of(
-            components.get(schema["$ref"].removeprefix(REF), {}), components, depth + 1
-        )
+        return example_of(_resolve(schema, components), components, depth + 1)
     if schema.get("examples"):
         return schema["examples"][0]
     if "example" in schema:
