@@ -20,7 +20,9 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from core.codes import ErrorCode
 from core.config import Settings, get_settings
+from core.errors import Conflict, ServiceUnavailable, raises
 
 # Named constraints let Alembic alter them, on SQLite (batch mode) and PostgreSQL alike.
 SQLModel.metadata.naming_convention = {
@@ -180,6 +182,10 @@ read_session_factory = async_sessionmaker(read_engine, expire_on_commit=False, a
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# Every route that uses the database declares these (see core/openapi.py): a database failure
+# is 503; a write that lost a race to a constraint is 409 (a read cannot).
+@raises(ServiceUnavailable(ErrorCode.SERVICE_UNAVAILABLE))
+@raises(Conflict(ErrorCode.CONFLICT), except_methods=SAFE_METHODS)
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: one transaction, committed once when the route succeeded.
 

@@ -6,15 +6,16 @@ responses. Each class knows its status, each instance its code, so a route can d
 may answer (`error_responses`) from the same objects it raises.
 """
 
+import copy
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar, cast
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -79,7 +80,10 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
-    description = "Conflict"
+    description = (
+        "The request conflicts with the current state (a concurrent change won); "
+        "nothing was written"
+    )
 
 
 class TooManyRequests(DomainError):
@@ -90,34 +94,110 @@ class TooManyRequests(DomainError):
         super().__init__(code, headers={"Retry-After": str(retry_after)})
 
 
+class PayloadTooLarge(DomainError):
+    status_code = status.HTTP_413_CONTENT_TOO_LARGE
+    description = "The request body is larger than this route accepts"
+
+
 class ServiceUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     description = "A backing service failed or is unreachable; retry later"
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: a code, a code with a reason, or the list of validation errors."""
+# -- what clients read: the error schema and the errors each route declares --
 
-    detail: str | dict[str, str] | list[dict[str, Any]]
+
+class ErrorReason(BaseModel):
+    """A code that carries a human-readable reason (e.g. why a password was refused)."""
+
+    code: str
+    reason: str
+
+
+class ValidationIssue(BaseModel):
+    """One problem with the request: where (`loc`), what (`msg`) and its kind (`type`)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a code, a code with a reason, or (422) the list of problems."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": ErrorCode.ITEM_NOT_FOUND.value}]}
+    )
+
+    detail: str | ErrorReason | list[ValidationIssue]
+
+
+class ErrorResponse(dict[str, Any]):
+    """A `responses=` entry that remembers the errors it declares, so that core/openapi.py can
+    merge them with those of the route's dependencies (codes, examples, headers)."""
+
+    def __init__(self, errors: Iterable[DomainError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__(description=describe(self.errors))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        # FastAPI deep-copies an entry to write it out: the OpenAPI text is all it needs
+        return copy.deepcopy(dict(self), memo)
 
 
 def error_responses(*errors: DomainError) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the errors a route may answer, with their codes."""
+    """OpenAPI `responses=` entries for the errors a route may answer, grouped by status.
+
+    Declare here what the route's own code (its services) may raise; what its dependencies
+    raise is declared on them (`raises`) and added to every route that uses them.
+    """
     by_status: dict[int, list[DomainError]] = {}
     for error in errors:
         by_status.setdefault(error.status_code, []).append(error)
-    return {
-        code: {
-            "model": ErrorBody,
-            "description": _describe(found[0].description, (error.code for error in found)),
-        }
-        for code, found in sorted(by_status.items())
-    }
+    return {code: ErrorResponse(found) for code, found in sorted(by_status.items())}
 
 
-def _describe(description: str, codes: Iterable[ErrorCode]) -> str:
-    listed = ", ".join(f"`{code.value}`" for code in dict.fromkeys(codes))
-    return f"{description}: {listed}"
+def describe(errors: Iterable[DomainError]) -> str:
+    """One status's description: what it means, then the `detail` codes it carries."""
+    errors = list(errors)
+    listed = ", ".join(f"`{code.value}`" for code in dict.fromkeys(e.code for e in errors))
+    return f"{errors[0].description}. `detail`: {listed}"
+
+
+# The errors a dependency may raise, keyed by the dependency callable (what `Depends()` holds),
+# each with the methods for which it cannot happen: every route whose dependency tree holds
+# the callable declares them (core/openapi.py walks the trees).
+_DECLARED: dict[Any, list[tuple[DomainError, frozenset[str]]]] = {}
+
+Dependency = TypeVar("Dependency")
+
+
+def raises(
+    *errors: DomainError, except_methods: Iterable[str] = ()
+) -> Callable[[Dependency], Dependency]:
+    """Declare what a dependency may raise; as a decorator, or called on any callable:
+
+        @raises(NotFound(ErrorCode.ITEM_NOT_FOUND))
+        async def visible_item(...) -> Item: ...
+
+    `except_methods`: where it cannot happen (a read never loses a race to a constraint).
+    """
+    skipped = frozenset(method.upper() for method in except_methods)
+
+    def declare(dependency: Dependency) -> Dependency:
+        _DECLARED.setdefault(dependency, []).extend((error, skipped) for error in errors)
+        return dependency
+
+    return declare
+
+
+def declared_errors(dependency: object, method: str) -> list[DomainError]:
+    """What `dependency` was declared to raise for a request of this method."""
+    try:
+        declared = _DECLARED.get(dependency, [])
+    except TypeError:  # an unhashable callable declares nothing
+        return []
+    return [error for error, skipped in declared if method.upper() not in skipped]
 
 
 # -- answers --
@@ -146,9 +226,33 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return _answer(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _undecodable_json(request: Request, error: StarletteHTTPException) -> list[dict[str, Any]]:
+    """The validation error for a JSON body that the decoder gave up on, else [].
+
+    FastAPI answers 422 `json_invalid` only when `json.loads` raises a JSONDecodeError; bytes
+    that are not UTF-8 (UnicodeDecodeError), an integer of over 4 300 digits (ValueError) or
+    nesting deeper than the interpreter's stack (RecursionError) became a bare 400. They are
+    malformed JSON like any other.
+    """
+    cause = error.__cause__
+    if error.status_code != status.HTTP_400_BAD_REQUEST or not isinstance(
+        cause, ValueError | RecursionError
+    ):
+        return []
+    if request.headers.get("content-type", "").lower().startswith(FORM_CONTENT_TYPES):
+        return []
+    position = cause.start if isinstance(cause, UnicodeDecodeError) else 0
+    return [{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     # the framework's own answers: unknown route, wrong method, unparseable body
     error = cast(StarletteHTTPException, exc)
+    if undecodable := _undecodable_json(request, error):
+        return _answer(status.HTTP_422_UNPROCESSABLE_CONTENT, undecodable)
     headers = dict(error.headers or {})
     if error.status_code == status.HTTP_401_UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", "Bearer")

@@ -200,6 +200,38 @@ async def test_invalid_json_is_422_with_detail(client):
     assert set(response.json()) == {"detail"}
 
 
+# Bodies the JSON decoder gives up on without a JSONDecodeError: malformed JSON like any other.
+UNDECODABLE = [
+    pytest.param(b'{"title": "caf\xe9"}', 14, id="latin-1-byte"),
+    pytest.param(b'{"title": "\xe2\x82"}', 11, id="truncated-sequence"),
+    pytest.param(b"\xff\xfe\x00", 2, id="utf-16-odd-length"),
+    pytest.param(b'{"title": "x", "n": ' + b"9" * 5000 + b"}", 0, id="5000-digit-integer"),
+    pytest.param(b"[" * 100_000, 0, id="nested-beyond-the-stack"),
+]
+
+
+@pytest.mark.parametrize(("body", "position"), UNDECODABLE)
+async def test_undecodable_json_is_422_json_invalid(client, alice, db_scalar, body, position):
+    headers = {**alice.headers, "content-type": "application/json"}
+    response = await client.post("/items", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json() == {
+        "detail": [{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]
+    }
+    assert await db_scalar("SELECT count(*) FROM items") == 0
+
+
+async def test_undecodable_json_on_a_public_route_is_422(client, db_scalar):
+    response = await client.post(
+        "/auth/register",
+        content=b'{"email": "x\xff@example.com", "username": "xx", "password": "long-password"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert await db_scalar("SELECT count(*) FROM users") == 0
+
+
 # -- the database and catch-all handlers, on a small app of their own --
 
 

@@ -23,7 +23,7 @@ from features.auth.models import (
     VerificationToken,
 )
 from features.auth.throttle import client_address
-from features.users.models import User, UserCreate, UserRead
+from features.users.models import PASSWORD_RULE, User, UserCreate, UserRead
 
 public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -31,11 +31,13 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @public_router.post(
     "/register",
+    operation_id="auth_register",
+    summary="Register",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(
         BadRequest(ErrorCode.REGISTER_USER_ALREADY_EXISTS),
-        BadRequest(ErrorCode.REGISTER_INVALID_PASSWORD),
+        BadRequest(ErrorCode.REGISTER_INVALID_PASSWORD, reason=PASSWORD_RULE),
     ),
 )
 async def register(body: UserCreate, manager: UserManagerDep) -> User:
@@ -45,6 +47,8 @@ async def register(body: UserCreate, manager: UserManagerDep) -> User:
 
 @public_router.post(
     "/jwt/login",
+    operation_id="auth_login",
+    summary="Log in",
     response_model=AccessToken,
     responses=error_responses(
         BadRequest(ErrorCode.LOGIN_BAD_CREDENTIALS),
@@ -59,19 +63,34 @@ async def login(
     return AccessToken(access_token=tokens.issue_access_token(user))
 
 
-@router.post("/jwt/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/jwt/logout",
+    operation_id="auth_logout",
+    summary="Log out",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 async def logout(token: BearerToken, _user: CurrentUser, session: SessionDep) -> None:
     """Revoke the token this request carries."""
     await tokens.revoke_token(session=session, token=token)
 
 
-@router.post("/jwt/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/jwt/logout-all",
+    operation_id="auth_logout_all",
+    summary="Log out everywhere",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 async def logout_all(user: CurrentUser, manager: UserManagerDep) -> None:
     """Revoke every token issued to the caller until now."""
     await manager.revoke_all_tokens(user)
 
 
-@public_router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED)
+@public_router.post(
+    "/forgot-password",
+    operation_id="auth_forgot_password",
+    summary="Ask for a password reset token",
+    status_code=status.HTTP_202_ACCEPTED,
+)
 async def forgot_password(body: EmailAddress, manager: UserManagerDep) -> None:
     """Mail a password reset token, if the address belongs to an active user."""
     await manager.send_reset_token(body.email)
@@ -79,9 +98,11 @@ async def forgot_password(body: EmailAddress, manager: UserManagerDep) -> None:
 
 @public_router.post(
     "/reset-password",
+    operation_id="auth_reset_password",
+    summary="Reset the password",
     responses=error_responses(
         BadRequest(ErrorCode.RESET_PASSWORD_BAD_TOKEN),
-        BadRequest(ErrorCode.RESET_PASSWORD_INVALID_PASSWORD),
+        BadRequest(ErrorCode.RESET_PASSWORD_INVALID_PASSWORD, reason=PASSWORD_RULE),
     ),
 )
 async def reset_password(body: PasswordReset, manager: UserManagerDep) -> None:
@@ -89,7 +110,12 @@ async def reset_password(body: PasswordReset, manager: UserManagerDep) -> None:
     await manager.reset_password_with_token(body.token, body.password)
 
 
-@public_router.post("/request-verify-token", status_code=status.HTTP_202_ACCEPTED)
+@public_router.post(
+    "/request-verify-token",
+    operation_id="auth_request_verify_token",
+    summary="Ask for an e-mail verification token",
+    status_code=status.HTTP_202_ACCEPTED,
+)
 async def request_verify_token(body: EmailAddress, manager: UserManagerDep) -> None:
     """Mail an e-mail verification token, if the address belongs to an unverified user."""
     await manager.send_verify_token(body.email)
@@ -97,6 +123,8 @@ async def request_verify_token(body: EmailAddress, manager: UserManagerDep) -> N
 
 @public_router.post(
     "/verify",
+    operation_id="auth_verify",
+    summary="Verify the e-mail address",
     response_model=UserRead,
     responses=error_responses(
         BadRequest(ErrorCode.VERIFY_USER_BAD_TOKEN),

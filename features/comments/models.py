@@ -9,6 +9,7 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel, col
 
 from core.db import Timestamped
+from core.openapi import schema_examples
 from core.validation import StrippedStr
 from features.users.models import UserPublic
 
@@ -54,16 +55,42 @@ Content = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=CONT
 
 
 class CommentCreate(SQLModel):
+    """A comment on the item, or with `parent_id` a reply to one of its comments."""
+
+    model_config = schema_examples({"content": "Lovely notes: where is note G?"})
+
     content: Content
-    parent_id: uuid.UUID | None = None
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="The comment of this item replied to; null for a new thread"
+    )
 
 
 class CommentUpdate(SQLModel):
+    model_config = schema_examples({"content": "Lovely notes: where is note G, please?"})
+
     content: Content
 
 
 class CommentRead(SQLModel):
     """A comment with its whole reply tree, oldest first at every level."""
+
+    model_config = schema_examples(
+        {
+            "id": "e3b1c9d2-4a5f-4b6c-8d7e-9f0a1b2c3d4e",
+            "item_id": "5f0c1c1e-8d2b-4f7a-b3a9-2e6d4c8a9b10",
+            "parent_id": None,
+            "content": "Lovely notes: where is note G?",
+            "author": {
+                "id": "0b5e5d2c-3a7e-4c1f-9a43-8d3f1e2b7c61",
+                "username": "ada",
+                "full_name": "Ada Lovelace",
+            },
+            "is_deleted": False,
+            "created_at": "2026-11-02T09:40:00Z",
+            "updated_at": "2026-11-02T09:40:00Z",
+            "replies": [],
+        }
+    )
 
     id: uuid.UUID
     item_id: uuid.UUID

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, status
 
 from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import BadRequest, Forbidden, NotFound, error_responses
+from core.errors import BadRequest, Forbidden, NotFound, error_responses, raises
 from core.pagination import Page, PageParams, page_params
 from features.auth.dependencies import CurrentUser
 from features.comments import service
@@ -18,10 +18,10 @@ router = APIRouter(tags=["comments"])
 
 ThreadPage = Annotated[PageParams, Depends(page_params(default_limit=20))]
 
-HIDDEN_ITEM = NotFound(ErrorCode.ITEM_NOT_FOUND)
 HIDDEN_COMMENT = NotFound(ErrorCode.COMMENT_NOT_FOUND)
 
 
+@raises(HIDDEN_COMMENT, Forbidden(ErrorCode.COMMENT_AUTHOR_ONLY))
 async def authored_comment(
     comment_id: uuid.UUID, session: SessionDep, user: CurrentUser
 ) -> Comment:
@@ -33,6 +33,7 @@ async def authored_comment(
     return comment
 
 
+@raises(HIDDEN_COMMENT, Forbidden(ErrorCode.COMMENT_DELETE_NOT_ALLOWED))
 async def removable_comment(
     comment_id: uuid.UUID, session: SessionDep, user: CurrentUser
 ) -> Comment:
@@ -50,13 +51,14 @@ RemovableComment = Annotated[Comment, Depends(removable_comment)]
 
 @router.post(
     "/items/{item_id}/comments",
+    operation_id="comments_create",
+    summary="Comment on an item",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
     responses=error_responses(
         BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM),
         BadRequest(ErrorCode.COMMENT_PARENT_DELETED),
         BadRequest(ErrorCode.COMMENT_TOO_DEEP),
-        HIDDEN_ITEM,
     ),
 )
 async def create_comment(
@@ -74,8 +76,9 @@ async def create_comment(
 
 @router.get(
     "/items/{item_id}/comments",
+    operation_id="comments_list",
+    summary="Read an item's comment threads",
     response_model=Page[CommentRead],
-    responses=error_responses(HIDDEN_ITEM),
 )
 async def list_comments(
     item: VisibleItem, session: SessionDep, page: ThreadPage
@@ -87,8 +90,9 @@ async def list_comments(
 
 @router.patch(
     "/comments/{comment_id}",
+    operation_id="comments_update",
+    summary="Edit a comment",
     response_model=CommentRead,
-    responses=error_responses(Forbidden(ErrorCode.COMMENT_AUTHOR_ONLY), HIDDEN_COMMENT),
 )
 async def edit_comment(
     comment: AuthoredComment, body: CommentUpdate, user: CurrentUser, session: SessionDep
@@ -101,8 +105,9 @@ async def edit_comment(
 
 @router.delete(
     "/comments/{comment_id}",
+    operation_id="comments_delete",
+    summary="Delete a comment",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(Forbidden(ErrorCode.COMMENT_DELETE_NOT_ALLOWED), HIDDEN_COMMENT),
 )
 async def delete_comment(comment: RemovableComment, session: SessionDep) -> None:
     """Delete a comment (author, item owner or superuser); one with replies stays as a tombstone."""

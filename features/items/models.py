@@ -10,8 +10,9 @@ from sqlalchemy import Index, Text, literal_column
 from sqlmodel import Field, Relationship, SQLModel, col
 
 from core.db import Timestamped, UTCDateTime, utcnow
+from core.openapi import Stated, schema_examples
 from core.validation import CleanStr, StrippedStr
-from features.users.models import User, UserPublic
+from features.users.models import ADA_ID, User, UserPublic
 
 TITLE_MAX = 100
 DESCRIPTION_MAX = 10_000
@@ -130,19 +131,52 @@ def _fold_tags(names: list[str]) -> list[str]:
 Title = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=TITLE_MAX)]
 Description = Annotated[CleanStr, StringConstraints(max_length=DESCRIPTION_MAX)]
 TagName = Annotated[StrippedStr, StringConstraints(min_length=1, max_length=TAG_MAX)]
-# stored lower-case, duplicates folded, sorted
-TagNames = Annotated[list[TagName], AfterValidator(_fold_tags)]
+# stored lower-case, duplicates folded, sorted; the bound applies to the distinct names (a
+# duplicate costs nothing), which JSON Schema cannot say: maxItems is what a client may rely on
+TagNames = Annotated[
+    list[TagName],
+    AfterValidator(_fold_tags),
+    Stated(
+        maxItems=TAGS_PER_ITEM_MAX,
+        description=f"At most {TAGS_PER_ITEM_MAX} distinct names, each 1–{TAG_MAX} characters; "
+        "stored lower-case, duplicates folded, returned sorted",
+    ),
+]
+
+ITEM_EXAMPLE = {
+    "title": "Notes on the engine",
+    "description": "Sketches of the analytical engine, with a table of Bernoulli numbers.",
+    "is_public": True,
+    "tags": ["history", "math"],
+}
+ITEM_ID = "5f0c1c1e-8d2b-4f7a-b3a9-2e6d4c8a9b10"
+ITEM_READ_EXAMPLE = {
+    "id": ITEM_ID,
+    **ITEM_EXAMPLE,
+    "owner": {"id": ADA_ID, "username": "ada", "full_name": "Ada Lovelace"},
+    "owner_id": ADA_ID,
+    "created_at": "2026-11-02T09:31:00Z",
+    "updated_at": "2026-11-02T09:31:00Z",
+}
 
 
 class ItemCreate(SQLModel):
+    """A new item (or, for PUT, every field of one: those left out return to their defaults)."""
+
+    model_config = schema_examples(ITEM_EXAMPLE)
+
     title: Title
     description: Description | None = None
     is_public: bool = False
-    tags: TagNames = Field(default_factory=list)
+    tags: TagNames = Field(
+        default_factory=list, schema_extra={"json_schema_extra": {"default": []}}
+    )
 
 
 class ItemUpdate(SQLModel):
     """Fields sent in a PATCH; only these change. Only `description` may be sent as null."""
+
+    model_config = schema_examples({"is_public": False})
 
     title: Title | None = None
     description: Description | None = None
@@ -162,6 +196,8 @@ class ItemUpdate(SQLModel):
 
 
 class ItemRead(SQLModel):
+    model_config = schema_examples(ITEM_READ_EXAMPLE)
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -178,19 +214,44 @@ class ItemRead(SQLModel):
         return sorted(tag if isinstance(tag, str) else tag.name for tag in value)
 
 
-BulkItems = Annotated[list[ItemCreate], PydanticField(min_length=1, max_length=BULK_MAX)]
+BulkItems = Annotated[
+    list[ItemCreate],
+    PydanticField(
+        min_length=1,
+        max_length=BULK_MAX,
+        examples=[[ITEM_EXAMPLE, {"title": "Letters to Babbage", "tags": ["history"]}]],
+    ),
+]
 
 
 class BulkResult(SQLModel):
+    model_config = schema_examples({"created": 1, "items": [ITEM_READ_EXAMPLE]})
+
     created: int
     items: list[ItemRead]
 
 
 class TransferRequest(SQLModel):
-    new_owner_id: uuid.UUID
+    """Who gets the item: an active user other than its owner."""
+
+    model_config = schema_examples({"new_owner_id": "9d7a4e36-1c5b-4e0f-8a2d-6b3f0c9e1a47"})
+
+    new_owner_id: uuid.UUID = Field(
+        description="The new owner's id (`GET /users/with-items` lists active users)"
+    )
 
 
 class TransferRead(SQLModel):
+    model_config = schema_examples(
+        {
+            "id": "c2a9e4b7-5d1f-4e3a-9b8c-7f6e5d4c3b2a",
+            "item_id": ITEM_ID,
+            "from_user_id": ADA_ID,
+            "to_user_id": "9d7a4e36-1c5b-4e0f-8a2d-6b3f0c9e1a47",
+            "transferred_at": "2026-11-02T10:00:00Z",
+        }
+    )
+
     id: uuid.UUID
     item_id: uuid.UUID
     from_user_id: uuid.UUID | None
@@ -200,5 +261,14 @@ class TransferRead(SQLModel):
 
 class UserWithItems(UserPublic):
     """A user as others see them, with the items the caller may see."""
+
+    model_config = schema_examples(
+        {
+            "id": ADA_ID,
+            "username": "ada",
+            "full_name": "Ada Lovelace",
+            "items": [ITEM_READ_EXAMPLE],
+        }
+    )
 
     items: list[ItemRead]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query, status
 
 from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import BadRequest, Forbidden, NotFound, error_responses
+from core.errors import BadRequest, NotFound, error_responses
 from core.pagination import Page, Pagination
 from core.validation import CleanStr, StrippedStr
 from features.auth.dependencies import CurrentUser
@@ -27,19 +27,22 @@ from features.items.models import (
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-HIDDEN = NotFound(ErrorCode.ITEM_NOT_FOUND)
-NOT_OWNER = Forbidden(ErrorCode.ITEM_OWNER_ONLY)
-
 # -- routes --
 
 
-@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    operation_id="items_create",
+    summary="Create an item",
+    response_model=ItemRead,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_item(body: ItemCreate, session: SessionDep, user: CurrentUser) -> Item:
     """Create an item owned by the caller."""
     return await service.create_item(session=session, owner=user, data=body)
 
 
-@router.get("", response_model=Page[ItemRead])
+@router.get("", operation_id="items_list", summary="List items", response_model=Page[ItemRead])
 async def list_items(
     session: SessionDep,
     user: CurrentUser,
@@ -61,7 +64,13 @@ async def list_items(
     return Page[ItemRead].of(items, total, page)
 
 
-@router.post("/bulk", response_model=BulkResult, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/bulk",
+    operation_id="items_bulk_create",
+    summary="Create items in bulk",
+    response_model=BulkResult,
+    status_code=status.HTTP_201_CREATED,
+)
 async def create_items(
     body: Annotated[BulkItems, Body()], session: SessionDep, user: CurrentUser
 ) -> BulkResult:
@@ -70,19 +79,25 @@ async def create_items(
     return BulkResult.model_validate({"created": len(items), "items": items}, from_attributes=True)
 
 
-@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(HIDDEN))
+@router.get(
+    "/{item_id}", operation_id="items_read", summary="Read an item", response_model=ItemRead
+)
 async def read_item(item: VisibleItem) -> Item:
     """One item the caller may see."""
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(NOT_OWNER, HIDDEN))
+@router.patch(
+    "/{item_id}", operation_id="items_update", summary="Change an item", response_model=ItemRead
+)
 async def update_item(body: ItemUpdate, item: ItemToChange, session: SessionDep) -> Item:
     """Change the fields sent, and only those."""
     return await service.update_item(session=session, item=item, changes=body.changes())
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(NOT_OWNER, HIDDEN))
+@router.put(
+    "/{item_id}", operation_id="items_replace", summary="Replace an item", response_model=ItemRead
+)
 async def replace_item(body: ItemCreate, item: ItemToChange, session: SessionDep) -> Item:
     """Replace every field; those not sent return to their defaults."""
     return await service.update_item(session=session, item=item, changes=body.model_dump())
@@ -90,8 +105,9 @@ async def replace_item(body: ItemCreate, item: ItemToChange, session: SessionDep
 
 @router.delete(
     "/{item_id}",
+    operation_id="items_delete",
+    summary="Delete an item",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(NOT_OWNER, HIDDEN),
 )
 async def delete_item(item: ItemToChange, session: SessionDep) -> None:
     """Delete an item with its comments."""
@@ -100,12 +116,11 @@ async def delete_item(item: ItemToChange, session: SessionDep) -> None:
 
 @router.post(
     "/{item_id}/transfer",
+    operation_id="items_transfer",
+    summary="Transfer an item",
     response_model=ItemRead,
     responses=error_responses(
-        BadRequest(ErrorCode.ITEM_ALREADY_OWNED),
-        NOT_OWNER,
-        HIDDEN,
-        NotFound(ErrorCode.USER_NOT_FOUND),
+        BadRequest(ErrorCode.ITEM_ALREADY_OWNED), NotFound(ErrorCode.USER_NOT_FOUND)
     ),
 )
 async def transfer_item(body: TransferRequest, item: ItemToChange, session: SessionDep) -> Item:
@@ -115,8 +130,9 @@ async def transfer_item(body: TransferRequest, item: ItemToChange, session: Sess
 
 @router.get(
     "/{item_id}/transfers",
+    operation_id="items_transfers_list",
+    summary="List an item's transfers",
     response_model=list[TransferRead],
-    responses=error_responses(NOT_OWNER, HIDDEN),
 )
 async def list_transfers(item: OwnedItem, session: SessionDep) -> list[TransferLog]:
     """The item's transfer log, oldest first (its owner or a superuser)."""

@@ -9,14 +9,37 @@ from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel
 
 from core.db import Timestamped, UTCDateTime
+from core.openapi import Stated, schema_examples
 from core.validation import CleanStr, StrippedStr
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
-Username = Annotated[str, StringConstraints(min_length=3, max_length=50, pattern=USERNAME_PATTERN)]
+# the password policy (features/auth/manager.py judges it; a test holds the two together)
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+PASSWORD_RULE = f"Password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
+# what email-validator accepts (RFC 5321 counts octets: a non-ASCII address may be refused sooner)
+EMAIL_MAX_LENGTH = 254
+
+Username = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=50, pattern=USERNAME_PATTERN),
+    Stated(description="3–50 ASCII letters, digits, `_`, `.`, `-`; unique ignoring case"),
+]
+Email = Annotated[
+    EmailStr,
+    Stated(maxLength=EMAIL_MAX_LENGTH, description="A valid address, unique ignoring case"),
+]
 FullName = Annotated[StrippedStr, StringConstraints(max_length=100)]
-# Length and strength are the user manager's to judge: the contract answers them with a 400.
-Password = CleanStr
+# Length and strength are the user manager's to judge: the contract answers them with a 400,
+# so the schema states the length without pydantic enforcing it (which would answer 422).
+PASSWORD_POLICY = Stated(
+    minLength=PASSWORD_MIN_LENGTH,
+    maxLength=PASSWORD_MAX_LENGTH,
+    description=f"{PASSWORD_MIN_LENGTH}–{PASSWORD_MAX_LENGTH} characters, not the e-mail or the "
+    "username; the password policy answers 400 (`…_INVALID_PASSWORD`) otherwise",
+)
+Password = Annotated[CleanStr, PASSWORD_POLICY]
 
 
 class UserBase(SQLModel):
@@ -45,14 +68,30 @@ Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class UserCreate(SQLModel):
-    email: EmailStr
+    """A new account; `is_superuser`, `is_active` and `is_verified` in the body are ignored."""
+
+    model_config = schema_examples(
+        {
+            "email": "ada@example.com",
+            "username": "ada",
+            "password": "analytical-engine",
+            "full_name": "Ada Lovelace",
+        }
+    )
+
+    email: Email
     username: Username
     password: Password
     full_name: FullName | None = None
 
 
+ADA_ID = "0b5e5d2c-3a7e-4c1f-9a43-8d3f1e2b7c61"
+
+
 class UserPublic(SQLModel):
     """What one user may see of another: no e-mail, no flags."""
+
+    model_config = schema_examples({"id": ADA_ID, "username": "ada", "full_name": "Ada Lovelace"})
 
     id: uuid.UUID
     username: str
@@ -60,6 +99,22 @@ class UserPublic(SQLModel):
 
 
 class UserRead(UserPublic):
+    """An account as its owner (or a superuser) sees it."""
+
+    model_config = schema_examples(
+        {
+            "id": ADA_ID,
+            "email": "ada@example.com",
+            "username": "ada",
+            "full_name": "Ada Lovelace",
+            "is_active": True,
+            "is_superuser": False,
+            "is_verified": False,
+            "created_at": "2026-11-02T09:30:00Z",
+            "updated_at": "2026-11-02T09:30:00Z",
+        }
+    )
+
     email: str
     is_active: bool
     is_superuser: bool
@@ -83,17 +138,27 @@ class UserChanges(SQLModel):
 class UserSelfUpdate(UserChanges):
     """What users may change of themselves; e-mail and password need the current password."""
 
-    email: EmailStr | None = None
+    # changes the name only: runs as it is, with no current password to know
+    model_config = schema_examples({"full_name": "Ada King"})
+
+    email: Email | None = None
     username: Username | None = None
+    # null clears it
     full_name: FullName | None = None
     password: Password | None = None
-    current_password: Password | None = None
+    current_password: CleanStr | None = Field(
+        default=None,
+        description="Required to change `email` or `password` (400 "
+        "`UPDATE_USER_BAD_CURRENT_PASSWORD` when missing or wrong; wrong guesses are throttled)",
+    )
 
 
 class UserAdminUpdate(UserChanges):
     """What a superuser may change of any user."""
 
-    email: EmailStr | None = None
+    model_config = schema_examples({"is_verified": True})
+
+    email: Email | None = None
     username: Username | None = None
     full_name: FullName | None = None
     password: Password | None = None

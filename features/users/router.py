@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from core.codes import ErrorCode
 from core.db import SessionDep
-from core.errors import BadRequest, Forbidden, NotFound, error_responses
+from core.errors import BadRequest, NotFound, TooManyRequests, error_responses, raises
 from core.pagination import Page, Pagination
 from features.auth.dependencies import CurrentSuperuser, CurrentUser
 from features.auth.manager import UserManagerDep
@@ -15,19 +15,24 @@ from features.auth.throttle import client_address
 from features.items.models import Item, UserWithItems
 from features.items.service import list_visible_items_of
 from features.users import service
-from features.users.models import User, UserAdminUpdate, UserRead, UserSelfUpdate
+from features.users.models import (
+    PASSWORD_RULE,
+    User,
+    UserAdminUpdate,
+    UserRead,
+    UserSelfUpdate,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 UPDATE_ERRORS = (
     BadRequest(ErrorCode.UPDATE_USER_EMAIL_ALREADY_EXISTS),
     BadRequest(ErrorCode.UPDATE_USER_USERNAME_ALREADY_EXISTS),
-    BadRequest(ErrorCode.UPDATE_USER_INVALID_PASSWORD),
+    BadRequest(ErrorCode.UPDATE_USER_INVALID_PASSWORD, reason=PASSWORD_RULE),
 )
-SUPERUSER_ONLY = Forbidden(ErrorCode.FORBIDDEN)
-UNKNOWN_USER = NotFound(ErrorCode.USER_NOT_FOUND)
 
 
+@raises(NotFound(ErrorCode.USER_NOT_FOUND))
 async def valid_user_id(user_id: uuid.UUID, session: SessionDep) -> User:
     """The user named in the path, or 404."""
     user = await service.get_user(session=session, user_id=user_id)
@@ -39,7 +44,7 @@ async def valid_user_id(user_id: uuid.UUID, session: SessionDep) -> User:
 ValidUser = Annotated[User, Depends(valid_user_id)]
 
 
-@router.get("/me", response_model=UserRead)
+@router.get("/me", operation_id="users_me_read", summary="Read my account", response_model=UserRead)
 async def read_me(user: CurrentUser) -> User:
     """The caller's own account."""
     return user
@@ -47,9 +52,13 @@ async def read_me(user: CurrentUser) -> User:
 
 @router.patch(
     "/me",
+    operation_id="users_me_update",
+    summary="Change my account",
     response_model=UserRead,
     responses=error_responses(
-        *UPDATE_ERRORS, BadRequest(ErrorCode.UPDATE_USER_BAD_CURRENT_PASSWORD)
+        *UPDATE_ERRORS,
+        BadRequest(ErrorCode.UPDATE_USER_BAD_CURRENT_PASSWORD),
+        TooManyRequests(ErrorCode.LOGIN_TOO_MANY_ATTEMPTS, retry_after=1),
     ),
 )
 async def update_me(
@@ -63,11 +72,7 @@ async def update_me(
     )
 
 
-@router.get(
-    "",
-    response_model=Page[UserRead],
-    responses=error_responses(SUPERUSER_ONLY),
-)
+@router.get("", operation_id="users_list", summary="List users", response_model=Page[UserRead])
 async def list_users(_: CurrentSuperuser, session: SessionDep, page: Pagination) -> Page[UserRead]:
     """Every user, by username (superuser only)."""
     users, total = await service.list_users(session=session, page=page)
@@ -75,7 +80,12 @@ async def list_users(_: CurrentSuperuser, session: SessionDep, page: Pagination)
 
 
 # declared before /{user_id}, which would otherwise take "with-items" for an id
-@router.get("/with-items", response_model=Page[UserWithItems])
+@router.get(
+    "/with-items",
+    operation_id="users_with_items_list",
+    summary="List users with their items",
+    response_model=Page[UserWithItems],
+)
 async def list_users_with_items(
     session: SessionDep, user: CurrentUser, page: Pagination
 ) -> Page[UserWithItems]:
@@ -95,9 +105,7 @@ async def list_users_with_items(
     return Page[UserWithItems].of(entries, total, page)
 
 
-@router.get(
-    "/{user_id}", response_model=UserRead, responses=error_responses(SUPERUSER_ONLY, UNKNOWN_USER)
-)
+@router.get("/{user_id}", operation_id="users_read", summary="Read a user", response_model=UserRead)
 async def read_user(_: CurrentSuperuser, user: ValidUser) -> User:
     """Any user's account (superuser only)."""
     return user
@@ -105,8 +113,10 @@ async def read_user(_: CurrentSuperuser, user: ValidUser) -> User:
 
 @router.patch(
     "/{user_id}",
+    operation_id="users_update",
+    summary="Change a user",
     response_model=UserRead,
-    responses=error_responses(*UPDATE_ERRORS, SUPERUSER_ONLY, UNKNOWN_USER),
+    responses=error_responses(*UPDATE_ERRORS),
 )
 async def update_user(
     _: CurrentSuperuser, user: ValidUser, body: UserAdminUpdate, manager: UserManagerDep
@@ -117,8 +127,9 @@ async def update_user(
 
 @router.delete(
     "/{user_id}",
+    operation_id="users_delete",
+    summary="Delete a user",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(SUPERUSER_ONLY, UNKNOWN_USER),
 )
 async def delete_user(_: CurrentSuperuser, user: ValidUser, session: SessionDep) -> None:
     """Delete a user and everything they own (superuser only)."""
