@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "The service could not complete the request"
     INTERNAL_ERROR = "Internal server error"
     BODY_UNPARSEABLE = "There was an error parsing the body"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
 
     # -- auth --
     LOGIN_BAD_CREDENTIALS = "LOGIN_BAD_CREDENTIALS"
