@@ -59,12 +59,14 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_request_id,
     ]
-    renderer: Callable[..., Any]
+    rendering: list[Callable[..., Any]] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    ]
     if settings.log_json:
-        renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.format_exc_info)
+        # a traceback becomes one "exception" string inside the line
+        rendering += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        rendering.append(structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
@@ -75,10 +77,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    )
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=rendering)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     setattr(handler, _HANDLER_MARK, True)
