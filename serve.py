@@ -46,6 +46,7 @@ def parse_args(argv: Sequence[str] | None, settings: Settings) -> argparse.Names
     parser.add_argument(
         "--no-migrate", action="store_true", help="do not run `alembic upgrade head` first"
     )
+    parser.add_argument("--app", default="main:app", help="the ASGI app (module:attribute)")
     return parser.parse_args(argv)
 
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             directory,
         )
         uvicorn.run(
-            "main:app",
+            args.app,
             host=args.host,
             port=args.port,
             workers=args.workers,
