@@ -1,6 +1,7 @@
 """The app served by uvicorn through serve.py: graceful shutdown, the bounded HTTP parser,
 uvicorn's access line replaced by ours, several workers summed in /metrics."""
 
+import contextlib
 import json
 import signal
 import socket
@@ -18,16 +19,13 @@ pytestmark = pytest.mark.commits  # another process commits to the test database
 
 def raw_request(port: int, head: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        try:
+        # the server may close before it has read everything we send
+        with contextlib.suppress(OSError):
             connection.sendall(head)
-        except OSError:
-            pass  # the server may close before it has read everything we send
         answer = b""
-        try:
+        with contextlib.suppress(OSError):
             while chunk := connection.recv(65536):
                 answer += chunk
-        except OSError:
-            pass
     return answer
 
 
