@@ -25,13 +25,18 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.codes import ErrorCode
 from core.config import get_settings
+from core.errors import DomainError, HeadersTooLarge, PayloadTooLarge
 
 # (method, path) → the body cap of that route, where it differs from the default
 BodyCaps = Mapping[tuple[str, str], int]
 
 
-def _error(status: int, code: ErrorCode) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps({"detail": code.value}).encode()
+TOO_LARGE = PayloadTooLarge(ErrorCode.REQUEST_TOO_LARGE)
+HEAD_TOO_LARGE = HeadersTooLarge(ErrorCode.REQUEST_HEADERS_TOO_LARGE)
+
+
+def _error(error: DomainError) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"detail": error.detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -41,9 +46,9 @@ def _error(status: int, code: ErrorCode) -> tuple[list[tuple[bytes, bytes]], byt
     return headers, body
 
 
-async def _refuse(send: Send, status: int, code: ErrorCode) -> None:
-    headers, body = _error(status, code)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def _refuse(send: Send, error: DomainError) -> None:
+    headers, body = _error(error)
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -51,7 +56,7 @@ class BodyTooLarge(HTTPException):
     """Raised from `receive` when a body passes its cap; answered as our 413."""
 
     def __init__(self) -> None:
-        super().__init__(status_code=413, detail=ErrorCode.REQUEST_TOO_LARGE.value)
+        super().__init__(status_code=TOO_LARGE.status_code, detail=TOO_LARGE.code.value)
 
 
 class RequestLimitMiddleware:
@@ -78,13 +83,13 @@ class RequestLimitMiddleware:
         if len(headers) > self.max_header_count or (
             sum(len(name) + len(value) for name, value in headers) > self.max_header_bytes
         ):
-            await _refuse(send, 431, ErrorCode.REQUEST_HEADERS_TOO_LARGE)
+            await _refuse(send, HEAD_TOO_LARGE)
             return
         cap = self.body_caps.get((scope["method"], scope["path"]), self.max_body_bytes)
         content_length = _content_length(headers)
         if content_length is not None:
             if content_length > cap:
-                await _refuse(send, 413, ErrorCode.REQUEST_TOO_LARGE)
+                await _refuse(send, TOO_LARGE)
                 return
             # the server delivers no more than Content-Length bytes: nothing left to count
             await self.app(scope, receive, send)
@@ -119,10 +124,10 @@ class _CountedBody:
             if self.replaced:
                 return
             if message["type"] == "http.response.start":
-                if self.exceeded and message["status"] != 413:
+                if self.exceeded and message["status"] != TOO_LARGE.status_code:
                     # whatever the app made of the cut-off body, the answer is ours
                     self.replaced = self.started = True
-                    await _refuse(send, 413, ErrorCode.REQUEST_TOO_LARGE)
+                    await _refuse(send, TOO_LARGE)
                     return
                 self.started = True
             await send(message)
@@ -131,7 +136,7 @@ class _CountedBody:
             await self.app(scope, counted_receive, guarded_send)
         except BodyTooLarge:
             if not self.started:
-                await _refuse(send, 413, ErrorCode.REQUEST_TOO_LARGE)
+                await _refuse(send, TOO_LARGE)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -201,7 +206,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._head_too_large:
             super().send_400_response(msg)
             return
-        headers, body = _error(431, ErrorCode.REQUEST_HEADERS_TOO_LARGE)
+        headers, body = _error(HEAD_TOO_LARGE)
         head = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
         head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(head + b"\r\n" + body)

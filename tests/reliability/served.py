@@ -67,6 +67,11 @@ def wait_until_up(served: Served, timeout: float = 40) -> None:
     raise RuntimeError(f"server did not come up:\n{served.log()[-3000:]}")
 
 
+def serve_command(*extra: str) -> list[str]:
+    """`python -m serve --no-migrate` on the port the server is given, and `extra`."""
+    return [sys.executable, "-m", "serve", "--no-migrate", "--port", "{port}", *extra]
+
+
 @contextlib.contextmanager
 def serve(
     tmp_path: Path,

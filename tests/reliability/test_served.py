@@ -5,14 +5,13 @@ import contextlib
 import json
 import signal
 import socket
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from tests.reliability.served import serve
+from tests.reliability.served import serve, serve_command
 
 pytestmark = pytest.mark.commits  # another process commits to the test database
 
@@ -32,16 +31,7 @@ def raw_request(port: int, head: bytes) -> bytes:
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
     with serve(
         tmp_path,
-        command=[
-            sys.executable,
-            "-m",
-            "serve",
-            "--no-migrate",
-            "--port",
-            "{port}",
-            "--app",
-            "tests.reliability.slow_app:app",
-        ],
+        command=serve_command("--app", "tests.reliability.slow_app:app"),
         env={"GRACEFUL_SHUTDOWN_SECONDS": "20"},
     ) as served:
         result = {}
@@ -111,16 +101,7 @@ def test_one_log_line_per_request_and_no_uvicorn_access_line(tmp_path):
 def test_two_workers_are_summed_in_metrics(tmp_path):
     with serve(
         tmp_path,
-        command=[
-            sys.executable,
-            "-m",
-            "serve",
-            "--no-migrate",
-            "--port",
-            "{port}",
-            "--workers",
-            "2",
-        ],
+        command=serve_command("--workers", "2"),
     ) as served:
         for _ in range(30):  # a connection each: the kernel spreads them over both workers
             assert (
