@@ -27,8 +27,10 @@ from pathlib import Path
 import uvicorn
 
 from core.config import Settings, UnsafeSettingsError, get_settings
-from core.logs import configure_logging
-from core.metrics import MULTIPROC_DIR_VARIABLE
+
+# Set before anything imports prometheus-client (core.logs, core.metrics, main): the library
+# decides at import whether values live in the process or in that directory's files.
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_PROTOCOL = "core.limits:BoundedHttpToolsProtocol"
 ROOT = Path(__file__).parent
@@ -90,10 +92,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except UnsafeSettingsError as error:
         raise SystemExit(str(error)) from None
     args = parse_args(argv, settings)
-    configure_logging(settings)
-    if not args.no_migrate:
-        migrate()
     with metrics_directory(settings) as directory:
+        from core.logs import configure_logging  # after the metrics directory is known
+
+        configure_logging(settings)
+        if not args.no_migrate:
+            migrate()
         logger.info(
             "starting %d worker(s) on %s:%d (metrics dir: %s)",
             args.workers,

@@ -86,15 +86,15 @@ class RequestLimitMiddleware:
             await _refuse(send, HEAD_TOO_LARGE)
             return
         cap = self.body_caps.get((scope["method"], scope["path"]), self.max_body_bytes)
-        content_length = _content_length(headers)
-        if content_length is not None:
-            if content_length > cap:
-                await _refuse(send, TOO_LARGE)
-                return
-            # the server delivers no more than Content-Length bytes: nothing left to count
-            await self.app(scope, receive, send)
+        content_length, chunked = _body_headers(headers)
+        if content_length is not None and content_length > cap:
+            await _refuse(send, TOO_LARGE)
             return
-        await _CountedBody(self.app, cap)(scope, receive, send)
+        if chunked:
+            await _CountedBody(self.app, cap)(scope, receive, send)
+            return
+        # the server delivers no more than Content-Length bytes (none without it)
+        await self.app(scope, receive, send)
 
 
 class _CountedBody:
@@ -139,14 +139,17 @@ class _CountedBody:
                 await _refuse(send, TOO_LARGE)
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """The announced Content-Length, and whether the body comes without one (chunked)."""
+    content_length = None
+    chunked = False
     for name, value in headers:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed one before the app sees it
-    return None
+            # the server refuses a malformed one before the app sees it
+            content_length = int(value) if value.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return content_length, chunked and content_length is None
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):

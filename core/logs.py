@@ -22,7 +22,7 @@ from asgi_correlation_id import correlation_id
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings
-from core.metrics import IN_PROGRESS, UNMATCHED_ROUTE, observe_request
+from core.metrics import IN_PROGRESS, UNMATCHED_ROUTE, method_label, observe_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_REQUEST_ID_LENGTH = 128
@@ -131,7 +131,7 @@ class RequestLogMiddleware:
                 status = message["status"]
             await send(message)
 
-        in_progress = IN_PROGRESS.labels(method) if self.metrics else None
+        in_progress = IN_PROGRESS.labels(method_label(method)) if self.metrics else None
         if in_progress is not None:
             in_progress.inc()
         failed = False

@@ -26,8 +26,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus-client chooses where values live when it is imported; so do we (serve.py sets
+# the variable before anything imports this module)
+MULTIPROCESS = bool(os.environ.get(MULTIPROC_DIR_VARIABLE))
 # a request that matched no route is counted under this instead of its raw path
 UNMATCHED_ROUTE = "<unmatched>"
+# any other method is counted as OTHER: label values stay a small, fixed set
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
     "http_requests_total",
@@ -55,8 +60,8 @@ POOL_IN_USE = Gauge(
 router = APIRouter(tags=["operations"])
 
 
-def multiprocess_mode() -> bool:
-    return bool(os.environ.get(MULTIPROC_DIR_VARIABLE))
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
 
 
 @router.get(
@@ -68,7 +73,7 @@ def multiprocess_mode() -> bool:
 )
 async def metrics() -> Response:
     """Prometheus text exposition of this service's metrics (all worker processes)."""
-    if multiprocess_mode():
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped
     else:
@@ -77,7 +82,7 @@ async def metrics() -> Response:
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method, route, str(status))
+    labels = (method_label(method), route, str(status))
     REQUESTS.labels(*labels).inc()
     DURATION.labels(*labels).observe(seconds)
 
@@ -101,5 +106,5 @@ def watch_pool(engine: AsyncEngine) -> None:
 
 def forget_this_process() -> None:
     """At exit: the live gauges of this process stop counting (multiprocess mode)."""
-    if multiprocess_mode():
+    if MULTIPROCESS:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # untyped

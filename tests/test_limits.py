@@ -76,6 +76,9 @@ async def call(app, *, method="POST", path="/x", headers=(), body_chunks=(b"",))
     async def send(message):
         sent.append(message)
 
+    headers = list(headers)
+    if not any(name == "content-length" for name, _ in headers):
+        headers.append(("transfer-encoding", "chunked"))  # as a server passes a chunked body on
     scope = {
         "type": "http",
         "method": method,
@@ -162,7 +165,7 @@ async def test_oversized_heads_are_431(headers):
 
 
 async def test_bounded_heads_pass():
-    headers = [(f"x-h{n}", "v" * 100) for n in range(20)]
+    headers = [(f"x-h{n}", "v" * 100) for n in range(19)]
     status, _, _ = await call(limited(Recorder()), method="GET", headers=headers)
     assert status == 200
 
@@ -280,3 +283,19 @@ def test_httpx_sends_an_async_generator_chunked():
     request = httpx.Request("POST", "http://test/x", content=chunks(10))
     assert "content-length" not in request.headers
     assert request.headers["transfer-encoding"] == "chunked"
+
+
+async def test_a_request_without_a_body_is_passed_through_untouched():
+    app = Recorder()
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await limited(app)(scope, receive, send)
+    assert app.called
+    assert sent[0]["status"] == 200

@@ -260,3 +260,21 @@ async def test_metrics_can_be_turned_off():
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.get("/metrics")).status_code == 404
         assert (await client.get("/health")).status_code == 200
+
+
+async def test_odd_methods_do_not_make_new_metric_labels(client):
+    response = await client.request("BREW", "http://test/health")
+    assert response.status_code == 405
+    samples = await _metrics(client)
+    methods = {
+        dict(labels).get("method") for name, labels in samples if name == "http_requests_total"
+    }
+    assert "BREW" not in methods
+    assert "OTHER" in methods
+
+
+def test_serve_sets_the_variable_prometheus_reads():
+    import serve
+    from core import metrics
+
+    assert serve.MULTIPROC_DIR_VARIABLE == metrics.MULTIPROC_DIR_VARIABLE

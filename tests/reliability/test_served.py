@@ -87,8 +87,11 @@ def test_one_log_line_per_request_and_no_uvicorn_access_line(tmp_path):
         for n in range(3):
             response = httpx.get(f"{served.url}/health", headers={"X-Request-ID": f"served-{n}"})
             assert response.headers["x-request-id"] == f"served-{n}"
+        metrics = httpx.get(f"{served.url}/metrics").text
         time.sleep(0.3)
         log = served.log()
+    # one worker: metrics live in the process's multiprocess files all the same
+    assert 'http_requests_total{method="GET",route="/health",status="200"}' in metrics
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     for n in range(3):
         mine = [line for line in lines if line.get("request_id") == f"served-{n}"]
