@@ -3,14 +3,16 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from core import health, openapi
+from core import health, logs, metrics, openapi
 from core.config import API_PREFIX, Settings, UnsafeSettingsError, get_settings
 from core.db import engine
 from core.errors import register_error_handlers
+from core.limits import RequestLimitMiddleware
 from features.auth import router as auth
 from features.auth.dependencies import current_user
 from features.comments import router as comments
@@ -43,13 +45,22 @@ OPENAPI_TAGS = [
         "edits, the author, the item's owner or a superuser deletes.",
     },
     {"name": "health", "description": "Liveness and readiness probes (outside `/api/v1`)."},
+    {
+        "name": "operations",
+        "description": "What operators scrape: Prometheus metrics (outside `/api/v1`).",
+    },
 ]
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    yield
-    await engine.dispose()
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # after the server's own signal handlers: SIGTERM flips readiness to 503, then drains
+    health.drain_on_signals(app)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+        metrics.forget_this_process()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
     )
     openapi.install(app)
+    logs.configure_logging(settings)
+    # Plain ASGI middleware, innermost first (each add_middleware wraps the ones before it).
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -83,7 +96,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # bodies over their cap (413) and oversized heads (431), before any route reads a byte
+    app.add_middleware(
+        RequestLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_caps={("POST", f"{API_PREFIX}/items/bulk"): settings.max_bulk_body_bytes},
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+    )
+    # one log line and the metrics of every request, 413/431 included
+    app.add_middleware(logs.RequestLogMiddleware, metrics=settings.metrics_enabled)
+    # outermost: the request id is known to every line logged while answering
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=logs.REQUEST_ID_HEADER,
+        validator=logs.valid_request_id,
+    )
     register_error_handlers(app)
+    health.register_check(app, "database", health.database_check)
+    if settings.metrics_enabled:
+        metrics.watch_pool(engine)
 
     # A user's comments elsewhere must be dealt with before the user's row goes.
     users_service.on_user_deletion(comments_service.forget_author)
@@ -98,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(authenticated)
     app.include_router(api)
     app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app
 
 

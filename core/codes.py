@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "Internal server error"
     BODY_UNPARSEABLE = "There was an error parsing the body"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
 
     # -- auth --
     LOGIN_BAD_CREDENTIALS = "LOGIN_BAD_CREDENTIALS"

@@ -20,6 +20,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
 class UnsafeSettingsError(RuntimeError):
     """Raised when production mode is asked to run with an unsafe setting."""
 
@@ -47,6 +52,31 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=30.0, gt=0)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_echo: bool = False
+    # PostgreSQL: a statement (or a wait for a lock) running longer is cancelled → 503.
+    db_statement_timeout_ms: int = Field(default=5000, ge=0)
+    db_lock_timeout_ms: int = Field(default=3000, ge=0)
+    # asyncpg: seconds to open a connection before giving up (→ 503).
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    # SQLite: milliseconds a writer waits for the write lock before "database is locked".
+    sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
+    # Seconds a client is told to wait (Retry-After) when a backing service is unavailable.
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+    # Request limits (see core/limits.py): bodies, and the request head.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_bulk_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=10)
+
+    # Operations: log lines, metrics, worker processes (see serve.py).
+    log_format: LogFormat | None = None  # default: json in production, text otherwise
+    log_level: str = "INFO"
+    metrics_enabled: bool = True
+    web_concurrency: int = Field(default=1, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # seconds requests in flight get to finish after SIGTERM
+    graceful_shutdown_seconds: int = Field(default=30, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []
 
@@ -63,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def log_json(self) -> bool:
+        if self.log_format is None:
+            return self.environment is Environment.PRODUCTION
+        return self.log_format is LogFormat.JSON
 
     def unsafe_reasons(self) -> list[str]:
         """What makes these settings unfit for production (empty when they are fit)."""

@@ -113,8 +113,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
             echo=settings.db_echo,
             # our own BEGIN below replaces the driver's implicit transactions
             connect_args={"isolation_level": None},
+            # Writers queue on SQLite's busy timeout while holding a pooled connection:
+            # the pool must not give up on them sooner (nor cap the readers below the writers).
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=max(settings.db_pool_timeout, settings.sqlite_busy_timeout_ms / 1000),
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url,
@@ -124,7 +129,25 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=True,
+        connect_args=postgres_connect_args(settings),
     )
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connect arguments: a connect timeout, and server-side statement and lock
+    timeouts, so that a stuck lock or a runaway query ends in a 503 instead of a request that
+    waits forever (0 turns a timeout off)."""
+    return {
+        "timeout": settings.db_connect_timeout,
+        "server_settings": {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "lock_timeout": str(settings.db_lock_timeout_ms),
+            # a transaction left open by a stalled client does not hold its locks for ever
+            "idle_in_transaction_session_timeout": str(
+                max(settings.db_statement_timeout_ms * 2, 60_000)
+            ),
+        },
+    }
 
 
 # An execution option of the sessions that only read: on SQLite their transactions begin
@@ -134,7 +157,7 @@ READ_ONLY = "items_api_read_only"
 _WROTE = "items_api_wrote"
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     """Foreign keys, WAL and a busy timeout on every connection; write-locking transactions.
 
     Attached to this engine only: Alembic's engine must not enforce foreign keys, or a batch
@@ -146,7 +169,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar, cast
 
+import asyncpg
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.codes import ErrorCode
+from core.config import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,11 @@ class PayloadTooLarge(DomainError):
 class ServiceUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     description = "A backing service failed or is unreachable; retry later"
+
+
+class HeadersTooLarge(DomainError):
+    status_code = status.HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE
+    description = "The request's headers are too large or too many"
 
 
 # -- what clients read: the error schema and the errors each route declares --
@@ -203,8 +211,16 @@ def declared_errors(dependency: object, method: str) -> list[DomainError]:
 # -- answers --
 
 
+def retry_after_headers() -> dict[str, str]:
+    """`Retry-After`, as every 503 carries it."""
+    return {"Retry-After": str(get_settings().retry_after_seconds)}
+
+
 def _answer(code: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=code, headers=dict(headers or {}))
+    headers = dict(headers or {})
+    if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        headers.setdefault("Retry-After", retry_after_headers()["Retry-After"])
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
 async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -265,14 +281,45 @@ async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse
     return _answer(status.HTTP_409_CONFLICT, ErrorCode.CONFLICT.value)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """What a log line says of a database failure: the error classes and the driver's message,
+    never SQLAlchemy's rendering of the statement and its parameters."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    if orig is None:
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return f"{type(exc).__name__} ({type(orig).__name__}): {str(orig)[:300]}"
+
+
 async def _on_service_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("database failed or unreachable", exc_info=exc)
+    # An outage answers many requests at once: one line each, no traceback.
+    logger.warning("database failed or unreachable: %s", describe_failure(exc))
     return _answer(status.HTTP_503_SERVICE_UNAVAILABLE, ErrorCode.SERVICE_UNAVAILABLE.value)
 
 
 async def _on_unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return _answer(status.HTTP_500_INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR.value)
+    # answered outside the middleware that adds the request id to every other answer
+    request_id = correlation_id.get()
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return _answer(status.HTTP_500_INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR.value, headers)
+
+
+# The database unavailable, by class. SQLAlchemy wraps what the driver raises on a working
+# connection (DBAPIError: a dropped connection, a statement or lock timeout, SQLite's "database
+# is locked"), but not what asyncpg raises while it connects, nor the pool's own timeout:
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    DBAPIError,  # IntegrityError, a subclass, has its own handler (409)
+    PoolTimeoutError,  # the pool exhausted (DB_POOL_TIMEOUT)
+    OSError,  # refused, reset, unreachable host, connect timeout (TimeoutError)
+    # the server refusing a new connection (asyncpg, unwrapped): SQLSTATE classes
+    asyncpg.PostgresConnectionError,  # 08: connection exception (ConnectionDoesNotExistError…)
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # 55000: ALLOW_CONNECTIONS false
+    asyncpg.exceptions.InvalidCatalogNameError,  # 3D000: the database is gone
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # 28: role refused
+    asyncpg.InterfaceError,  # the connection closed under the driver
+)
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -281,8 +328,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
-    app.add_exception_handler(DBAPIError, _on_service_unavailable)
-    # the database unreachable (connection refused) or the pool exhausted: unavailable, not a bug
-    app.add_exception_handler(OSError, _on_service_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _on_service_unavailable)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _on_service_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)
