@@ -66,7 +66,13 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         # a traceback becomes one "exception" string inside the line
         rendering += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        rendering.append(structlog.dev.ConsoleRenderer(colors=False))
+        # plain tracebacks: with `rich` installed (a dev tool brings it) structlog would print
+        # every frame's local variables — slow, and a way for secrets to reach the log
+        rendering.append(
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        )
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

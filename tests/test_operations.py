@@ -191,6 +191,25 @@ async def test_text_format_is_readable(client):
     assert "status=200" in line
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_logged_traceback_shows_no_local_variables(log_format):
+    # a frame's locals may hold a password or a token (rich-style tracebacks print them)
+    stream = io.StringIO()
+    configure_logging(Settings(_env_file=None, log_format=log_format), stream=stream)
+    try:
+        password = "traceback-secret-4d2f"
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("features.items.service").exception("failed for %d", len(password))
+    finally:
+        configure_logging(get_settings())
+    text = stream.getvalue()
+    assert "RuntimeError: boom" in text
+    assert "failed for 21" in text
+    assert "traceback-secret-4d2f" not in text
+
+
 def test_json_is_the_default_in_production():
     assert Settings(_env_file=None, environment="production").log_json
     assert not Settings(_env_file=None).log_json
