@@ -9,26 +9,26 @@ status, body and a few headers of that answer, and an expiry (IDEMPOTENCY_TTL_SE
 Transactions — this module holds the one exception to "one unit of work per request":
 1. Look the key up in the request's own session (a read). `done` with the same body: replay
    it; with another body: 422. Nothing of the feature has run or been checked yet.
-2. Claim the key in a session of its own, committed at once (`_claim`): the `running` row must
-   be visible to a duplicate arriving on another worker or host while this request still
-   works. A new key is inserted with INSERT … ON CONFLICT DO NOTHING (of two racing first
-   requests, one inserts); an existing row is taken over only when its attempt is over
-   (expired, or `running` but no longer held: its request died).
+2. Claim the key in a short transaction of its own, committed at once (`_claim`): the
+   `running` row must be visible to a duplicate arriving on another worker or host while this
+   request still works. A new key is inserted with INSERT … ON CONFLICT DO NOTHING (of two
+   racing first requests, one inserts); an existing row is taken over only when its attempt
+   is over (expired, or `running` but no longer held: its request died). It runs on the
+   request's session, whose transaction so far has only read (so one connection per request).
 3. Hold it: the request's own transaction locks the row (FOR UPDATE) and checks that the claim
    is still its own. Until that transaction ends, a duplicate finds the row locked: 409.
 4. The route runs. Its answer is written into the row (`done`) by the request's own
    transaction, so it commits together with what the route wrote, or not at all.
-5. On any error the request's transaction is rolled back first (that frees the lock) and the
-   claim is deleted in a short transaction of its own (`_release`): a request that ended in
-   4xx/5xx keeps nothing, and the key may be retried.
+5. On any error the request's transaction is rolled back first (that frees the lock), then
+   the claim is deleted in a short transaction of its own (`_release`): a request that ended
+   in 4xx/5xx keeps nothing, and the key may be retried.
 A process that dies between 2 and 5 leaves a `running` row that nobody holds: the next attempt
 takes it over (2), and the check in 3 lets only one attempt through.
 
 SQLite has no row locks: a write transaction holds the whole database's write lock from its
-BEGIN IMMEDIATE (taken when authentication read the user). That lock is released before the
-claim (`end_read_only_transaction`: nothing was written yet), or the claim's own connection
-would wait for it. FOR UPDATE and SKIP LOCKED mean nothing there, so a `running` claim always
-looks free; step 3, run under the write lock, still lets exactly one attempt do the work.
+BEGIN IMMEDIATE to its end, so the claim (2) and the work (3–4) each queue for it. FOR UPDATE
+and SKIP LOCKED mean nothing there, so a `running` claim always looks free; step 3, run under
+the write lock, still lets exactly one attempt do the work.
 
 Expired rows are ignored by lookups, overwritten when their key is used again, and removed by
 `python -m cli prune-idempotency-keys` (`prune_expired`; run it from cron).
@@ -42,6 +42,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Header, Request, Response
@@ -52,13 +53,7 @@ from sqlmodel import Field, SQLModel, Text, col
 
 from core.codes import ErrorCode
 from core.config import get_settings
-from core.db import (
-    SessionDep,
-    UTCDateTime,
-    end_read_only_transaction,
-    insert_or_ignore,
-    session_factory,
-)
+from core.db import SessionDep, UTCDateTime, insert_or_ignore
 from core.errors import BadRequest, Conflict, ReadyResponse, UnprocessableEntity
 
 logger = logging.getLogger(__name__)
@@ -175,13 +170,27 @@ def _replay(row: Any) -> Response:
     )
 
 
-async def _claim(scope: _Scope, *, fingerprint: str, claim: uuid.UUID, seen: Any | None) -> bool:
-    """Claim the key for this attempt, committed at once; whether it worked.
+class _Claimed(Enum):
+    WON = "won"  # this attempt holds the key now
+    HELD = "held"  # a live attempt holds it (PostgreSQL: its transaction locks the row)
+    CHANGED = "changed"  # the row is not what the lookup saw: look again
 
-    The one exception to "one unit of work per request" (see the module's docstring): this
-    runs in a session of its own and commits before the route's work starts, so that the
-    `running` row is visible to any duplicate while this request works.
+
+async def _claim(
+    session: AsyncSession, scope: _Scope, *, fingerprint: str, claim: uuid.UUID, seen: Any | None
+) -> _Claimed:
+    """Claim the key for this attempt, committed at once.
+
+    The one exception to "one unit of work per request" (see the module's docstring): the
+    claim is committed in a short transaction of its own before the route's work starts, so
+    that the `running` row is visible to any duplicate while this request works. It runs on
+    the request's own session, after ending what that session did so far (it only read: the
+    caller, the lookup): so a request never holds two pooled connections at once, and a burst
+    of keyed requests cannot exhaust the pool waiting for second ones.
     """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("an Idempotency-Key is claimed before anything is written")
+    await session.commit()  # ends a transaction that read only (on SQLite: frees the lock)
     values = {
         "fingerprint": fingerprint,
         "state": RUNNING,
@@ -191,53 +200,64 @@ async def _claim(scope: _Scope, *, fingerprint: str, claim: uuid.UUID, seen: Any
         "headers": None,
         "expires_at": _expiry(),
     }
-    async with session_factory() as claims:
-        if seen is None:
-            inserted = await claims.execute(
-                insert_or_ignore(
-                    claims, IdempotencyKey, index_elements=["user_id", "target", "key"]
+    if seen is None:
+        inserted = await session.execute(
+            insert_or_ignore(session, IdempotencyKey, index_elements=["user_id", "target", "key"])
+            .values(user_id=scope.user_id, target=scope.target, key=scope.key, **values)
+            .returning(col(IdempotencyKey.claim))
+        )
+        # a racing first request inserted it first: look again
+        outcome = _Claimed.WON if inserted.first() is not None else _Claimed.CHANGED
+    else:
+        # Take over an attempt that is over: its row is expired, or still `running` but not
+        # locked by any transaction (its request died). SKIP LOCKED skips a row a live attempt
+        # holds; the row got, locked, is checked again: it may have become `done` meanwhile.
+        current = (
+            await session.execute(
+                select(
+                    col(IdempotencyKey.claim),
+                    col(IdempotencyKey.state),
+                    col(IdempotencyKey.expires_at),
                 )
-                .values(user_id=scope.user_id, target=scope.target, key=scope.key, **values)
-                .returning(col(IdempotencyKey.claim))
+                .where(*scope.where())
+                .with_for_update(skip_locked=True)
             )
-            won = inserted.first() is not None
+        ).first()
+        if current is None:
+            outcome = _Claimed.HELD  # (or deleted just now: a retry finds it free)
+        elif current.claim != seen.claim or (
+            current.state != RUNNING and current.expires_at > datetime.now(UTC)
+        ):
+            outcome = _Claimed.CHANGED
         else:
-            # take over an attempt that is over: its row is expired, or still `running` but
-            # not locked by any transaction (its request died); SKIP LOCKED tells which
-            current = (
-                await claims.execute(
-                    select(col(IdempotencyKey.claim), col(IdempotencyKey.state))
-                    .where(*scope.where())
-                    .with_for_update(skip_locked=True)
-                )
-            ).first()
-            won = current is not None and current.claim == seen.claim
-            if won:
-                await claims.execute(update(IdempotencyKey).where(*scope.where()).values(**values))
-        await claims.commit()
-    return won
+            await session.execute(update(IdempotencyKey).where(*scope.where()).values(**values))
+            outcome = _Claimed.WON
+    await session.commit()
+    return outcome
 
 
-async def _release(scope: _Scope, claim: uuid.UUID) -> None:
-    """Forget a claim whose request failed (in a short transaction of its own): the key may be
-    retried. Best effort: a claim left behind is taken over by the next attempt."""
+async def _release(session: AsyncSession, scope: _Scope, claim: uuid.UUID) -> None:
+    """Forget the claim of a request that failed: its transaction is rolled back first (on
+    PostgreSQL it holds the row's lock), then the claim is deleted in a short transaction of
+    its own, and the key may be retried. Best effort: a claim left behind is taken over by the
+    next attempt."""
     try:
-        async with session_factory() as claims:
-            await claims.execute(
-                delete(IdempotencyKey).where(
-                    *scope.where(),
-                    col(IdempotencyKey.claim) == claim,
-                    col(IdempotencyKey.state) == RUNNING,
-                )
+        await session.rollback()
+        await session.execute(
+            delete(IdempotencyKey).where(
+                *scope.where(),
+                col(IdempotencyKey.claim) == claim,
+                col(IdempotencyKey.state) == RUNNING,
             )
-            await claims.commit()
+        )
+        await session.commit()
     except Exception:
         logger.exception("could not release an idempotency key; the next attempt takes it over")
 
 
 async def _begin(session: AsyncSession, scope: _Scope, fingerprint: str) -> uuid.UUID:
     """Steps 1–3: replay, refuse, or claim and hold the key; the claim held."""
-    for _attempt in range(2):  # a second look after losing the race to insert the key
+    for _attempt in range(3):  # another look when the row changed since the last one
         seen = (
             await session.execute(
                 select(
@@ -257,8 +277,8 @@ async def _begin(session: AsyncSession, scope: _Scope, fingerprint: str) -> uuid
             raise ReadyResponse(_replay(seen))
 
         claim = uuid.uuid4()
-        await end_read_only_transaction(session)  # SQLite: free the write lock for the claim
-        if await _claim(scope, fingerprint=fingerprint, claim=claim, seen=seen):
+        outcome = await _claim(session, scope, fingerprint=fingerprint, claim=claim, seen=seen)
+        if outcome is _Claimed.WON:
             held = await session.scalar(
                 select(col(IdempotencyKey.claim)).where(*scope.where()).with_for_update()
             )
@@ -267,7 +287,7 @@ async def _begin(session: AsyncSession, scope: _Scope, fingerprint: str) -> uuid
                 # finished, or we would still be waiting for its lock)
                 raise Conflict(ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS)
             return claim
-        if seen is not None:  # the first attempt still holds its row
+        if outcome is _Claimed.HELD and seen is not None:
             if seen.fingerprint != fingerprint:
                 raise UnprocessableEntity(ErrorCode.IDEMPOTENCY_KEY_REUSED)
             raise Conflict(ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS)
@@ -331,8 +351,7 @@ def idempotency_for(
         try:
             yield handle
         except BaseException:
-            await session.rollback()  # first: on PostgreSQL it holds the row's lock
-            await _release(scope, claim)
+            await _release(session, scope, claim)
             raise
         if handle.answer is None:
             raise RuntimeError("an idempotent route must end with `idempotency.keep(answer)`")
