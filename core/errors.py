@@ -89,7 +89,7 @@ class PreconditionFailed(DomainError):
 
 class UnprocessableEntity(DomainError):
     status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    description = "Unprocessable request"
+    description = "Invalid input (a list of validation errors), or a refused request"
 
 
 class TooManyRequests(DomainError):

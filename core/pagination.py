@@ -25,7 +25,7 @@ from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, String, literal, tuple_, type_coerce
+from sqlalchemy import ColumnElement, DateTime, String, literal, tuple_, type_coerce
 
 from core.codes import ErrorCode
 from core.config import get_settings
@@ -223,14 +223,17 @@ class KeysetOrder:
     def after(self, position: Position, dialect: str) -> ColumnElement[bool]:
         """Rows strictly after `position` in this order: a row-value comparison, which both
         databases serve from an index on (sort column, id)."""
-        key = tuple_(*self.columns())
-        bound = tuple_(
-            _bind_key(self.column, position.key, dialect), _bind_id(self.id_column, position.id)
-        )
-        return key < bound if self.descending else key > bound
+        column = self.key_column(None, dialect)
+        if column is self.column:
+            key = _bind(self.column, position.key)
+        else:  # the stored text of a timestamp on SQLite, compared as text (see key_column)
+            key = literal(position.key, String)
+        row = tuple_(column, self.id_column)
+        bound = tuple_(key, _bind(self.id_column, position.id))
+        return row < bound if self.descending else row > bound
 
     def key_column(self, on: Any, dialect: str) -> Any:
-        """The sort column of `on` as a cursor must carry it (see `Position`)."""
+        """The sort column (of `on` when given) as cursors carry and compare it."""
         column = self.columns(on)[0]
         if dialect == "sqlite" and _is_timestamp(column):
             # SQLite stores timestamps as text and compares that text: the cursor keeps the
@@ -248,25 +251,18 @@ def position_of(key: Any, row_id: Any) -> Position:
 
 
 def _is_timestamp(column: Any) -> bool:
-    try:
-        return issubclass(column.type.python_type, datetime)
-    except NotImplementedError:
-        return False
+    kind = column.type
+    return isinstance(getattr(kind, "impl", kind), DateTime)  # a TypeDecorator's: its impl
 
 
-def _bind_id(column: Any, row_id: str) -> Any:
+def _bind(column: Any, value: str) -> Any:
+    """`value` (from a cursor: text) bound as `column`'s type."""
     try:
-        return literal(column.type.python_type(row_id), column.type)
+        python_type = column.type.python_type
+    except NotImplementedError:  # a type that does not say (SQLModel's strings): text
+        python_type = str
+    try:
+        typed = datetime.fromisoformat(value) if _is_timestamp(column) else python_type(value)
     except ValueError:
         raise BadRequest(ErrorCode.INVALID_CURSOR) from None
-
-
-def _bind_key(column: Any, key: str, dialect: str) -> Any:
-    if _is_timestamp(column):
-        if dialect == "sqlite":
-            return literal(key, String)  # the stored text, compared as text
-        try:
-            return literal(datetime.fromisoformat(key), column.type)
-        except ValueError:
-            raise BadRequest(ErrorCode.INVALID_CURSOR) from None
-    return literal(key, column.type)
+    return literal(typed, column.type)

@@ -44,8 +44,9 @@ async def item_to_change(
     if_match: Annotated[
         str | None,
         Header(
+            alias="If-Match",
             description="Change the item only if its current ETag is listed (or `*`); "
-            "else 412 with the current ETag"
+            "else 412 with the current ETag",
         ),
     ] = None,
 ) -> Item:

@@ -147,7 +147,10 @@ async def read_item(
     response: Response,
     if_none_match: Annotated[
         str | None,
-        Header(description="304 (no body) if the current ETag is listed (or `*`)"),
+        Header(
+            alias="If-None-Match",
+            description="304 (no body) if the current ETag is listed (or `*`)",
+        ),
     ] = None,
 ) -> ItemRead | Response:
     """One item the caller may see."""
