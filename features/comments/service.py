@@ -19,7 +19,14 @@ from sqlmodel import col
 
 from core.codes import ErrorCode
 from core.errors import BadRequest, Forbidden, NotFound
-from core.pagination import KeysetOrder, KeysetParams, decode_cursor, encode_cursor, position_of
+from core.pagination import (
+    KeysetOrder,
+    KeysetParams,
+    decode_cursor,
+    encode_cursor,
+    literal_count,
+    position_of,
+)
 from features.comments.models import MAX_DEPTH, Comment, CommentRead
 from features.items.models import Item
 from features.items.service import visible_items_filter
@@ -129,8 +136,8 @@ async def list_thread(
             .add_columns(_TOP_LEVEL_ORDER.key_column(None, dialect).label("sort_key"))
             .where(*top_level, *after)
             .order_by(*_ORDER)
-            .offset(page.skip)
-            .limit(page.limit + 1)  # one more: does another page follow?
+            .offset(literal_count(page.skip))
+            .limit(literal_count(page.limit + 1))  # one more: does another page follow?
         )
     ).all()
     next_cursor = None

@@ -39,7 +39,14 @@ from sqlmodel import col
 from core.codes import ErrorCode
 from core.db import insert_or_ignore, related, utcnow
 from core.errors import BadRequest, Forbidden, NotFound
-from core.pagination import KeysetOrder, KeysetParams, decode_cursor, encode_cursor, position_of
+from core.pagination import (
+    KeysetOrder,
+    KeysetParams,
+    decode_cursor,
+    encode_cursor,
+    literal_count,
+    position_of,
+)
 from features.items import counts
 from features.items.models import (
     SORT_COLUMNS,
@@ -122,25 +129,44 @@ def _tag_list_sqlite(element: tag_list, compiler: Any, **kw: Any) -> str:
 _ITEM_COLUMNS = ("id", "title", "description", "is_public", "owner_id", "created_at", "updated_at")
 
 
-def _reading(source: Any) -> Select[Any]:
-    """SELECT an ItemRead's columns from `source` (the items table's or a subquery's `.c`): the
-    owner joined, the tags aggregated by a correlated subquery (one round trip)."""
-    tags = (
+def _tags_of(item_id: Any) -> Any:
+    """The names of an item's tags as one JSON array: a correlated subquery (for one item)."""
+    return (
         select(tag_list(col(Tag.name)))
         .select_from(ItemTag)
         .join(Tag, col(Tag.id) == col(ItemTag.tag_id))
-        .where(col(ItemTag.item_id) == source.id)
+        .where(col(ItemTag.item_id) == item_id)
         .scalar_subquery()
     )
+
+
+def _reading(source: Any) -> Select[Any]:
+    """SELECT an ItemRead's columns (tags aside) from `source` (the items table's or a
+    subquery's `.c`), the owner joined."""
     return select(
-        *(source[name] for name in _ITEM_COLUMNS),
-        col(User.username),
-        col(User.full_name),
-        tags.label("tags"),
+        *(source[name] for name in _ITEM_COLUMNS), col(User.username), col(User.full_name)
     ).join(User, col(User.id) == source.owner_id)
 
 
-def _to_read(row: Row[Any]) -> ItemRead:
+async def _tags_by_item(
+    *, session: AsyncSession, item_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The tag names of these items, each list sorted: one statement for a whole page (a
+    correlated subquery per row cost the database more than this second round trip)."""
+    tags: dict[uuid.UUID, list[str]] = {item_id: [] for item_id in item_ids}
+    if item_ids:
+        rows = await session.execute(
+            select(col(ItemTag.item_id), col(Tag.name))
+            .join(Tag, col(Tag.id) == col(ItemTag.tag_id))
+            .where(col(ItemTag.item_id).in_(item_ids))
+            .order_by(col(Tag.name))
+        )
+        for item_id, name in rows.tuples():
+            tags[item_id].append(name)
+    return tags
+
+
+def _to_read(row: Row[Any], tags: list[str]) -> ItemRead:
     # Rows come typed from the database: built without validating again (as comments do).
     owner = UserPublic.model_construct(
         id=row.owner_id, username=row.username, full_name=row.full_name
@@ -150,7 +176,7 @@ def _to_read(row: Row[Any]) -> ItemRead:
         title=row.title,
         description=row.description,
         is_public=row.is_public,
-        tags=sorted(row.tags or []),
+        tags=tags,
         owner=owner,
         owner_id=row.owner_id,
         created_at=row.created_at,
@@ -168,12 +194,14 @@ async def read_item(*, session: AsyncSession, item_id: uuid.UUID, user: User) ->
     items = Item.__table__.c  # type: ignore[attr-defined]  # SQLModel declares no __table__
     row = (
         await session.execute(
-            _reading(items).where(col(Item.id) == item_id, visible_items_filter(user))
+            _reading(items)
+            .add_columns(_tags_of(items.id).label("tags"))
+            .where(col(Item.id) == item_id, visible_items_filter(user))
         )
     ).first()
     if row is None:
         raise NotFound(ErrorCode.ITEM_NOT_FOUND)
-    return _to_read(row)
+    return _to_read(row, sorted(row.tags or []))
 
 
 async def lock_visible_item(*, session: AsyncSession, item_id: uuid.UUID, user: User) -> Item:
@@ -251,7 +279,9 @@ async def list_items(
     if search:
         filters.append(col(Item.title_search).like(contains_pattern(search), escape=LIKE_ESCAPE))
     if tag is not None:
-        tagged = select(col(ItemTag.item_id)).join(Tag).where(col(Tag.name) == fold_tag(tag))
+        # the tag's id first: each candidate item is then one probe of item_tags' primary key
+        tag_id = select(col(Tag.id)).where(col(Tag.name) == fold_tag(tag)).scalar_subquery()
+        tagged = select(col(ItemTag.item_id)).where(col(ItemTag.tag_id) == tag_id)
         filters.append(col(Item.id).in_(tagged))
     # a cursor is good for this list only: these filters, this order, this caller
     scope = {
@@ -277,17 +307,19 @@ async def list_items(
         .order_by(*order.order_by())
         for part in visible_item_sets(user, owner_only=owner_only)
     ]
+    skip, limit = literal_count(page.skip), literal_count(wanted)
     if len(parts) == 1:
-        rows = parts[0].offset(page.skip).limit(wanted).subquery("page")
+        rows = parts[0].offset(skip).limit(limit).subquery("page")
     else:
-        merged = union_all(
-            *(select(part.limit(page.skip + wanted).subquery()) for part in parts)
-        ).subquery("visible")
+        cut = literal_count(page.skip + wanted)
+        merged = union_all(*(select(part.limit(cut).subquery()) for part in parts)).subquery(
+            "visible"
+        )
         rows = (
             select(merged)
             .order_by(*order.order_by(merged.c))
-            .offset(page.skip)
-            .limit(wanted)
+            .offset(skip)
+            .limit(limit)
             .subquery("page")
         )
     found = (
@@ -304,10 +336,11 @@ async def list_items(
         last = found[-1]
         next_cursor = encode_cursor(position_of(last.sort_key, last.id), scope=scope)
 
+    tags = await _tags_by_item(session=session, item_ids=[row.id for row in found])
     total = None
     if page.include_total:
         total = await _count(session=session, user=user, owner_only=owner_only, filters=filters)
-    return [_to_read(row) for row in found], total, next_cursor
+    return [_to_read(row, tags[row.id]) for row in found], total, next_cursor
 
 
 async def _count(
@@ -423,8 +456,14 @@ async def create_items(
     rows = [
         {"id": uuid.uuid4(), "owner_id": owner.id, **_columns(entry.model_dump())} for entry in data
     ]
-    # one multi-row INSERT (not executemany): one round trip, one created_at for the batch
-    await session.execute(insert(Item).values(rows))
+    # one multi-row INSERT (not executemany): one round trip, one created_at for the batch;
+    # the database's timestamps come back with it
+    inserted = await session.execute(
+        insert(Item)
+        .values(rows)
+        .returning(col(Item.id), col(Item.created_at), col(Item.updated_at))
+    )
+    stamps = {row.id: row for row in inserted}
 
     tag_ids = {
         tag.name: tag.id
@@ -446,11 +485,22 @@ async def create_items(
         public=sum(entry.is_public for entry in data),
     )
 
-    ids = [row["id"] for row in rows]
-    items = Item.__table__.c  # type: ignore[attr-defined]  # SQLModel declares no __table__
-    found = await session.execute(_reading(items).where(col(Item.id).in_(ids)))
-    by_id = {read.id: read for read in map(_to_read, found)}
-    return [by_id[item_id] for item_id in ids]
+    # answered from what was written: the owner is the caller, the tags are those sent
+    owner_read = UserPublic.model_validate(owner, from_attributes=True)
+    return [
+        ItemRead.model_construct(
+            id=row["id"],
+            title=entry.title,
+            description=entry.description,
+            is_public=entry.is_public,
+            tags=entry.tags,  # folded, de-duplicated and sorted by the schema
+            owner=owner_read,
+            owner_id=owner.id,
+            created_at=stamps[row["id"]].created_at,
+            updated_at=stamps[row["id"]].updated_at,
+        )
+        for row, entry in zip(rows, data, strict=True)
+    ]
 
 
 async def transfer_item(*, session: AsyncSession, item: Item, new_owner_id: uuid.UUID) -> ItemRead:
