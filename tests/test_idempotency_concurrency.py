@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from core.db import engine
+from core.db import engine, read_engine
 from features.items import service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,17 +93,39 @@ async def test_racing_transfers_with_one_key_transfer_once(
     assert await db_scalar("SELECT count(*) FROM transfer_logs") == 1
 
 
-@pytest.mark.postgres_only
-@ON_POSTGRES
-async def test_the_claim_is_committed_before_the_work_and_answers_duplicates(
-    client, alice, db_scalar, paused_create
+async def look(sql):
+    """One value read on a connection of its own (a reader: on SQLite it takes no lock)."""
+    async with read_engine.connect() as connection:
+        return (await connection.execute(text(sql))).scalar()
+
+
+async def test_the_claim_is_committed_before_the_work_and_the_answer_with_it(
+    client, alice, paused_create
 ):
     first = asyncio.create_task(client.post("/items", json={"title": "a"}, headers=keyed(alice)))
     await asyncio.wait_for(paused_create["entered"].wait(), timeout=10)
 
-    # seen from another connection: the key is committed as running, the item is not there
+    # while the route works, seen from another connection: the key is committed as
+    # running (the one exception to one unit of work), the item is not there yet
+    assert await look("SELECT state FROM idempotency_keys") == "running"
+    assert await look("SELECT count(*) FROM items") == 0
+
+    paused_create["release"].set()
+    created = await asyncio.wait_for(first, timeout=10)
+    assert created.status_code == 201
+    # the answer was kept by the request's own transaction, with the item
+    assert await look("SELECT state FROM idempotency_keys") == "done"
+    assert await look("SELECT count(*) FROM items") == 1
+
+
+@pytest.mark.postgres_only
+@ON_POSTGRES
+async def test_duplicates_of_a_running_request_are_409_or_422(
+    client, alice, db_scalar, paused_create
+):
+    first = asyncio.create_task(client.post("/items", json={"title": "a"}, headers=keyed(alice)))
+    await asyncio.wait_for(paused_create["entered"].wait(), timeout=10)
     assert await db_scalar("SELECT state FROM idempotency_keys") == "running"
-    assert await db_scalar("SELECT count(*) FROM items") == 0
     same = await client.post("/items", json={"title": "a"}, headers=keyed(alice))
     assert same.status_code == 409
     assert same.json() == {"detail": "IDEMPOTENCY_KEY_IN_PROGRESS"}
@@ -113,8 +136,6 @@ async def test_the_claim_is_committed_before_the_work_and_answers_duplicates(
     paused_create["release"].set()
     created = await asyncio.wait_for(first, timeout=10)
     assert created.status_code == 201
-    # the answer was kept by the request's own transaction, with the item
-    assert await db_scalar("SELECT state FROM idempotency_keys") == "done"
     assert await db_scalar("SELECT count(*) FROM items") == 1
     again = await client.post("/items", json={"title": "a"}, headers=keyed(alice))
     assert again.headers["Idempotent-Replayed"] == "true"

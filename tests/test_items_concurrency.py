@@ -173,7 +173,9 @@ async def test_writers_holding_the_same_etag_exactly_one_succeeds(
     assert await db_scalar("SELECT count(*) FROM transfer_logs") <= 1
 
 
-async def test_counts_stay_exact_under_concurrent_writes(client, make_account, db_execute):
+async def test_counts_stay_exact_under_concurrent_writes(
+    client, make_account, db_execute, counts_match_items
+):
     users = [await make_account(f"writer{n}") for n in range(4)]
     created = await asyncio.gather(
         *(
@@ -213,17 +215,7 @@ async def test_counts_stay_exact_under_concurrent_writes(client, make_account, d
     responses = await asyncio.gather(*writes)
     assert {r.status_code for r in responses} <= {200, 204}, [r.text for r in responses]
 
-    by_owner = await db_execute(
-        "SELECT owner_id, count(*), sum(CASE WHEN is_public THEN 1 ELSE 0 END)"
-        " FROM items GROUP BY owner_id"
-    )
-    kept = await db_execute("SELECT owner_id, total, public FROM item_counts WHERE total <> 0")
-    assert sorted(map(tuple, kept)) == sorted(map(tuple, by_owner))
-    totals = (await db_execute("SELECT sum(total), sum(public) FROM item_totals")).one()
-    real = (
-        await db_execute("SELECT count(*), sum(CASE WHEN is_public THEN 1 ELSE 0 END) FROM items")
-    ).one()
-    assert tuple(totals) == tuple(real)
+    await counts_match_items()
     for user in users:
         listed = await client.get("/items", params={"owner_only": True}, headers=user.headers)
         own = await db_execute("SELECT count(*) FROM items WHERE owner_id = :me", me=user.user.id)

@@ -7,7 +7,7 @@ from conftest import Account
 
 
 @pytest.fixture
-def check_totals(client, db_scalar, db_execute):
+def check_totals(client, db_scalar, db_execute, counts_match_items):
     """`await check_totals(*accounts)`: every caller's `total` (all, owner_only) against a real
     count(*), and the counts tables against the items table."""
 
@@ -26,19 +26,7 @@ def check_totals(client, db_scalar, db_execute):
                     "/items", params={**params, "limit": 1}, headers=account.headers
                 )
                 assert response.json()["total"] == expected, (account.user.username, params)
-        by_owner = await db_execute(
-            "SELECT owner_id, count(*), sum(CASE WHEN is_public THEN 1 ELSE 0 END)"
-            " FROM items GROUP BY owner_id"
-        )
-        kept = await db_execute("SELECT owner_id, total, public FROM item_counts WHERE total <> 0")
-        assert sorted(map(tuple, kept)) == sorted(map(tuple, by_owner))
-        totals = (await db_execute("SELECT sum(total), sum(public) FROM item_totals")).one()
-        real = (
-            await db_execute(
-                "SELECT count(*), sum(CASE WHEN is_public THEN 1 ELSE 0 END) FROM items"
-            )
-        ).one()
-        assert tuple(int(n or 0) for n in totals) == tuple(int(n or 0) for n in real)
+        await counts_match_items()
 
     return check
 
