@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
@@ -97,10 +97,11 @@ class KeysetParams(PageParams):
     include_total: bool = True
 
 
-def page_params(default_limit: int) -> Callable[..., PageParams]:
+def page_params(default_limit: int) -> Callable[..., Awaitable[PageParams]]:
     """A `PageParams` dependency with its own default page size (skip ≥ 0, limit 1–100)."""
 
-    def dependency(
+    # async: FastAPI runs a plain `def` dependency in its thread pool, on every request
+    async def dependency(
         skip: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many rows to skip")] = 0,
         limit: Annotated[
             int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")
@@ -111,10 +112,10 @@ def page_params(default_limit: int) -> Callable[..., PageParams]:
     return dependency
 
 
-def keyset_params(default_limit: int) -> Callable[..., KeysetParams]:
+def keyset_params(default_limit: int) -> Callable[..., Awaitable[KeysetParams]]:
     """`skip` and `limit` as `page_params`, plus `cursor` and `include_total`."""
 
-    def dependency(
+    async def dependency(
         page: Annotated[PageParams, Depends(page_params(default_limit))],
         cursor: Annotated[
             str | None,
