@@ -110,6 +110,7 @@ for _name, _column in SORT_COLUMNS.items():
         postgresql_where=~col(Item.is_public),
         sqlite_where=~col(Item.is_public),
     )
+del _name, _column
 
 
 class ItemCount(SQLModel, table=True):

@@ -297,31 +297,13 @@ async def list_items(
     if page.cursor is not None:
         after.append(order.after(decode_cursor(page.cursor, scope=scope), dialect))
 
-    # One index scan per part of what the caller sees, each in `sort` order and cut at what
-    # the page can need, merged and cut again: the page reads about skip + limit rows per
-    # part, whatever the table's size. One row more than the page tells if another follows.
-    wanted = page.limit + 1
-    parts = [
-        select(*(col(getattr(Item, name)) for name in _ITEM_COLUMNS))
-        .where(part, *filters, *after)
-        .order_by(*order.order_by())
-        for part in visible_item_sets(user, owner_only=owner_only)
-    ]
-    skip, limit = literal_count(page.skip), literal_count(wanted)
-    if len(parts) == 1:
-        rows = parts[0].offset(skip).limit(limit).subquery("page")
-    else:
-        cut = literal_count(page.skip + wanted)
-        merged = union_all(*(select(part.limit(cut).subquery()) for part in parts)).subquery(
-            "visible"
-        )
-        rows = (
-            select(merged)
-            .order_by(*order.order_by(merged.c))
-            .offset(skip)
-            .limit(limit)
-            .subquery("page")
-        )
+    rows = _page_rows(
+        parts=visible_item_sets(user, owner_only=owner_only),
+        conditions=[*filters, *after],
+        order=order,
+        skip=page.skip,
+        wanted=page.limit + 1,  # one row more than the page tells if another follows
+    )
     found = (
         await session.execute(
             _reading(rows.c)
@@ -341,6 +323,36 @@ async def list_items(
     if page.include_total:
         total = await _count(session=session, user=user, owner_only=owner_only, filters=filters)
     return [_to_read(row, tags[row.id]) for row in found], total, next_cursor
+
+
+def _page_rows(
+    *,
+    parts: Sequence[ColumnElement[bool]],
+    conditions: Sequence[ColumnElement[bool]],
+    order: KeysetOrder,
+    skip: int,
+    wanted: int,
+) -> Any:
+    """The page's item rows as a subquery: one index scan per part of what the caller sees,
+    each in `order` and cut at what the page can need, merged and cut again. So a page reads
+    about skip + limit rows per part, whatever the table's size."""
+    scans = [
+        select(*(col(getattr(Item, name)) for name in _ITEM_COLUMNS))
+        .where(part, *conditions)
+        .order_by(*order.order_by())
+        for part in parts
+    ]
+    if len(scans) == 1:
+        return scans[0].offset(literal_count(skip)).limit(literal_count(wanted)).subquery("page")
+    cut = literal_count(skip + wanted)
+    merged = union_all(*(select(scan.limit(cut).subquery()) for scan in scans)).subquery("visible")
+    return (
+        select(merged)
+        .order_by(*order.order_by(merged.c))
+        .offset(literal_count(skip))
+        .limit(literal_count(wanted))
+        .subquery("page")
+    )
 
 
 async def _count(
