@@ -1,4 +1,5 @@
-"""Administration commands: `python -m cli create-superuser --email … --username …`."""
+"""Administration commands: `python -m cli create-superuser --email … --username …`,
+`python -m cli prune-idempotency-keys` (run it from cron: expired keys are removed)."""
 
 import argparse
 import asyncio
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.codes import ErrorCode
 from core.db import engine, session_factory
 from core.errors import BadRequest
+from core.idempotency import prune_expired
 from features.auth.email import LoggingEmailSender
 from features.auth.manager import UserDatabase, UserManager
 from features.auth.throttle import get_login_throttle
@@ -61,6 +63,14 @@ async def _create_or_promote(
     return f"created superuser {user.username}"
 
 
+async def prune_idempotency_keys() -> str:
+    """Delete the Idempotency-Keys whose answers have expired."""
+    async with session_factory() as session:
+        removed = await prune_expired(session=session)
+        await session.commit()
+    return f"removed {removed} expired idempotency keys"
+
+
 async def _run_then_dispose(command: Coroutine[Any, Any, str]) -> str:
     try:
         return await command
@@ -79,15 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument(
         "--password", help="asked for when left out (keeps it out of the shell history)"
     )
+    commands.add_parser("prune-idempotency-keys", help="delete expired Idempotency-Keys")
     args = parser.parse_args(argv)
 
-    password = args.password or getpass.getpass("Password: ")
+    if args.command == "prune-idempotency-keys":
+        command = prune_idempotency_keys()
+    else:
+        password = args.password or getpass.getpass("Password: ")
+        command = create_superuser(email=args.email, username=args.username, password=password)
     try:
-        message = asyncio.run(
-            _run_then_dispose(
-                create_superuser(email=args.email, username=args.username, password=password)
-            )
-        )
+        message = asyncio.run(_run_then_dispose(command))
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

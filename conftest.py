@@ -291,3 +291,22 @@ def db_scalar(db_execute: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
         return (await db_execute(sql, **params)).scalar()
 
     return read
+
+
+@pytest.fixture
+def counts_match_items(db_execute: Callable[..., Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    """`await counts_match_items()`: the maintained item counts (features/items/counts.py)
+    equal a real count of the items table, per owner and in all."""
+
+    async def check() -> None:
+        public = "sum(CASE WHEN is_public THEN 1 ELSE 0 END)"
+        by_owner = await db_execute(
+            f"SELECT owner_id, count(*), {public} FROM items GROUP BY owner_id"  # noqa: S608
+        )
+        kept = await db_execute("SELECT owner_id, total, public FROM item_counts WHERE total <> 0")
+        assert sorted(map(tuple, kept)) == sorted(map(tuple, by_owner))
+        totals = (await db_execute("SELECT sum(total), sum(public) FROM item_totals")).one()
+        real = (await db_execute(f"SELECT count(*), {public} FROM items")).one()  # noqa: S608
+        assert tuple(int(n or 0) for n in totals) == tuple(int(n or 0) for n in real)
+
+    return check

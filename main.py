@@ -17,6 +17,7 @@ from features.auth import router as auth
 from features.auth.dependencies import current_user
 from features.comments import router as comments
 from features.comments import service as comments_service
+from features.items import counts as items_counts
 from features.items import router as items
 from features.users import router as users
 from features.users import service as users_service
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # A user's comments elsewhere must be dealt with before the user's row goes.
     users_service.on_user_deletion(comments_service.forget_author)
+    # the item counts drop the user's items before the cascade deletes them
+    users_service.on_user_deletion(items_counts.forget_owner)
 
     # Every route is authenticated unless it is declared on a public router.
     # (its 401 is declared by current_user itself: see core/openapi.py)

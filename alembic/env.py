@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from alembic import context
+from core import idempotency
 from core.config import get_settings
 from core.db import UTCDateTime
 from features.auth import models as auth_models
@@ -17,7 +18,7 @@ from features.items import models as items_models
 from features.users import models as users_models
 
 # Autogenerate sees only the tables whose modules were imported: list every feature's here.
-MODEL_MODULES = (users_models, auth_models, items_models, comments_models)
+MODEL_MODULES = (users_models, auth_models, items_models, comments_models, idempotency)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -19,6 +19,14 @@ class ErrorCode(StrEnum):
     BODY_UNPARSEABLE = "There was an error parsing the body"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
+    # conditional requests: no ETag listed in If-Match is the current one
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    # Idempotency-Key (see core/idempotency.py)
+    IDEMPOTENCY_KEY_INVALID = "IDEMPOTENCY_KEY_INVALID"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # keyset pagination: a cursor tampered with, or made for other filters or another sort
+    INVALID_CURSOR = "INVALID_CURSOR"
 
     # -- auth --
     LOGIN_BAD_CREDENTIALS = "LOGIN_BAD_CREDENTIALS"

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # `limits` storage for the counts: memory (one process) or async+redis://host:port
     rate_limit_storage_url: str = "async+memory://"
 
+    # How long an Idempotency-Key's answer is kept for replays (see core/idempotency.py).
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1, le=366 * 86_400)
+
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=30.0, gt=0)

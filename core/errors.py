@@ -16,7 +16,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -89,6 +89,16 @@ class Conflict(DomainError):
     )
 
 
+class PreconditionFailed(DomainError):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    description = "A precondition (If-Match) does not hold; the current ETag is sent back"
+
+
+class UnprocessableEntity(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    description = "Invalid input (a list of validation errors), or a refused request"
+
+
 class TooManyRequests(DomainError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     description = "Too many attempts; see Retry-After"
@@ -110,6 +120,15 @@ class ServiceUnavailable(DomainError):
 class HeadersTooLarge(DomainError):
     status_code = status.HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE
     description = "The request's headers are too large or too many"
+
+
+class ReadyResponse(Exception):
+    """Raised by a dependency that already holds the whole answer (an idempotent replay): that
+    response is sent as it is, the route does not run, and the unit of work is rolled back."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 # -- what clients read: the error schema and the errors each route declares --
@@ -237,6 +256,10 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+async def _on_ready_response(_request: Request, exc: Exception) -> Response:
+    return cast(ReadyResponse, exc).response
+
+
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     detail = jsonable_encoder(_validation_errors(cast(RequestValidationError, exc)))
     return _answer(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
@@ -325,6 +348,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 def register_error_handlers(app: FastAPI) -> None:
     # handlers are looked up by the exception's class, so each receives the type it names
     app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(ReadyResponse, _on_ready_response)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)

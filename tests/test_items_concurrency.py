@@ -127,3 +127,96 @@ async def test_concurrent_identical_puts_all_succeed(client, create_item, alice)
 
     assert {r.status_code for r in responses} == {200}
     assert {r.json()["tags"][0] for r in responses} == {"z"}
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [["patch"] * 6, ["put"] * 3 + ["patch"] * 3, ["delete", "patch", "transfer", "put"]],
+    ids=["patches", "puts-and-patches", "mixed"],
+)
+async def test_writers_holding_the_same_etag_exactly_one_succeeds(
+    client, create_item, alice, bob, db_scalar, writes
+):
+    item = await create_item(alice, title="before")
+    etag = (await client.get(f"/items/{item['id']}", headers=alice.headers)).headers["ETag"]
+    headers = {**alice.headers, "If-Match": etag}
+    requests = {
+        "patch": lambda n: client.patch(
+            f"/items/{item['id']}", json={"title": f"patch {n}"}, headers=headers
+        ),
+        "put": lambda n: client.put(
+            f"/items/{item['id']}", json={"title": f"put {n}"}, headers=headers
+        ),
+        "delete": lambda n: client.delete(f"/items/{item['id']}", headers=headers),
+        "transfer": lambda n: client.post(
+            f"/items/{item['id']}/transfer", json={"new_owner_id": bob.id}, headers=headers
+        ),
+    }
+
+    responses = await asyncio.gather(*(requests[kind](n) for n, kind in enumerate(writes)))
+
+    won = [n for n, r in enumerate(responses) if r.status_code in (200, 204)]
+    assert len(won) == 1, [r.status_code for r in responses]
+    winner, kind = responses[won[0]], writes[won[0]]
+    for loser in (r for n, r in enumerate(responses) if n != won[0]):
+        if kind in ("delete", "transfer"):
+            # the item is gone, or no longer alice's (it is private): authorization first
+            assert loser.status_code == 404, loser.text
+        else:
+            # the others got 412 with the ETag the winner left
+            assert loser.status_code == 412, loser.text
+            assert loser.json() == {"detail": "PRECONDITION_FAILED"}
+            assert loser.headers["ETag"] == winner.headers["ETag"]
+    if kind in ("patch", "put"):
+        final = await client.get(f"/items/{item['id']}", headers=alice.headers)
+        assert final.json()["title"] == winner.json()["title"]
+    assert await db_scalar("SELECT count(*) FROM transfer_logs") <= 1
+
+
+async def test_counts_stay_exact_under_concurrent_writes(
+    client, make_account, db_execute, counts_match_items
+):
+    users = [await make_account(f"writer{n}") for n in range(4)]
+    created = await asyncio.gather(
+        *(
+            client.post(
+                "/items/bulk",
+                json=[{"title": f"{n}-{k}", "is_public": k % 2 == 0} for k in range(5)],
+                headers=user.headers,
+            )
+            for n, user in enumerate(users)
+        ),
+        *(
+            client.post("/items", json={"title": "one", "is_public": True}, headers=user.headers)
+            for user in users
+        ),
+    )
+    assert {r.status_code for r in created} == {201}
+    items = [(r.json().get("items") or [r.json()]) for r in created]
+    mine = {
+        user.id: [i for batch in items for i in batch if i["owner_id"] == user.id] for user in users
+    }
+
+    def toggle(user, item):
+        return client.patch(
+            f"/items/{item['id']}", json={"is_public": not item["is_public"]}, headers=user.headers
+        )
+
+    def give(user, item, target):
+        return client.post(
+            f"/items/{item['id']}/transfer", json={"new_owner_id": target.id}, headers=user.headers
+        )
+
+    writes = []
+    for n, user in enumerate(users):
+        own = mine[user.id]
+        writes += [toggle(user, own[0]), toggle(user, own[1]), give(user, own[2], users[n - 1])]
+        writes.append(client.delete(f"/items/{own[3]['id']}", headers=user.headers))
+    responses = await asyncio.gather(*writes)
+    assert {r.status_code for r in responses} <= {200, 204}, [r.text for r in responses]
+
+    await counts_match_items()
+    for user in users:
+        listed = await client.get("/items", params={"owner_only": True}, headers=user.headers)
+        own = await db_execute("SELECT count(*) FROM items WHERE owner_id = :me", me=user.user.id)
+        assert listed.json()["total"] == own.scalar()

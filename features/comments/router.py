@@ -8,15 +8,16 @@ from fastapi import APIRouter, Depends, status
 from core.codes import ErrorCode
 from core.db import SessionDep
 from core.errors import BadRequest, Forbidden, NotFound, error_responses, raises
-from core.pagination import Page, PageParams, page_params
+from core.idempotency import IDEMPOTENCY_ERRORS, REPLAYED_HEADER_DOC
+from core.pagination import KeysetPage, KeysetParams, keyset_params
 from features.auth.dependencies import CurrentUser
 from features.comments import service
 from features.comments.models import Comment, CommentCreate, CommentRead, CommentUpdate
-from features.items.dependencies import VisibleItem
+from features.items.dependencies import Idempotent, VisibleItem
 
 router = APIRouter(tags=["comments"])
 
-ThreadPage = Annotated[PageParams, Depends(page_params(default_limit=20))]
+ThreadPage = Annotated[KeysetParams, Depends(keyset_params(default_limit=20))]
 
 HIDDEN_COMMENT = NotFound(ErrorCode.COMMENT_NOT_FOUND)
 
@@ -51,41 +52,53 @@ RemovableComment = Annotated[Comment, Depends(removable_comment)]
 
 @router.post(
     "/items/{item_id}/comments",
-    operation_id="comments_create",
-    summary="Comment on an item",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=error_responses(
-        BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM),
-        BadRequest(ErrorCode.COMMENT_PARENT_DELETED),
-        BadRequest(ErrorCode.COMMENT_TOO_DEEP),
-    ),
+    operation_id="comments_create",
+    summary="Comment on an item, or reply to a comment",
+    responses={
+        **error_responses(
+            *IDEMPOTENCY_ERRORS,
+            BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM),
+            BadRequest(ErrorCode.COMMENT_PARENT_DELETED),
+            BadRequest(ErrorCode.COMMENT_TOO_DEEP),
+        ),
+        201: {"headers": REPLAYED_HEADER_DOC},
+    },
 )
 async def create_comment(
-    item: VisibleItem, body: CommentCreate, user: CurrentUser, session: SessionDep
+    idempotency: Idempotent,
+    item: VisibleItem,
+    body: CommentCreate,
+    user: CurrentUser,
+    session: SessionDep,
 ) -> CommentRead:
     """Comment on an item the caller may see, or reply to a comment of that item."""
-    return await service.create_comment(
+    created = await service.create_comment(
         session=session,
         item_id=item.id,
         author=user,
         content=body.content,
         parent_id=body.parent_id,
     )
+    return idempotency.keep(created)
 
 
 @router.get(
     "/items/{item_id}/comments",
+    response_model=KeysetPage[CommentRead],
     operation_id="comments_list",
-    summary="Read an item's comment threads",
-    response_model=Page[CommentRead],
+    summary="A page of an item's comment thread",
+    responses=error_responses(BadRequest(ErrorCode.INVALID_CURSOR)),
 )
 async def list_comments(
     item: VisibleItem, session: SessionDep, page: ThreadPage
-) -> Page[CommentRead]:
+) -> KeysetPage[CommentRead]:
     """A page of an item's top-level comments, oldest first, each with all its replies nested."""
-    comments, total = await service.list_thread(session=session, item_id=item.id, page=page)
-    return Page[CommentRead].of(comments, total, page)
+    comments, total, next_cursor = await service.list_thread(
+        session=session, item_id=item.id, page=page
+    )
+    return KeysetPage[CommentRead].of(comments, total, page, next_cursor)
 
 
 @router.patch(

@@ -19,7 +19,14 @@ from sqlmodel import col
 
 from core.codes import ErrorCode
 from core.errors import BadRequest, Forbidden, NotFound
-from core.pagination import PageParams
+from core.pagination import (
+    KeysetOrder,
+    KeysetParams,
+    decode_cursor,
+    encode_cursor,
+    literal_count,
+    position_of,
+)
 from features.comments.models import MAX_DEPTH, Comment, CommentRead
 from features.items.models import Item
 from features.items.service import visible_items_filter
@@ -39,6 +46,10 @@ _READ_COLUMNS: tuple[Any, ...] = (
     col(User.full_name).label("author_full_name"),
 )
 _ORDER = (col(Comment.created_at), col(Comment.id))
+# top-level comments are paged by cursor in that same order
+_TOP_LEVEL_ORDER = KeysetOrder(
+    column=col(Comment.created_at), id_column=col(Comment.id), descending=False
+)
 # what a tombstone keeps of a comment: its place (id, item, parent, created_at)
 _TOMBSTONE = {"is_deleted": True, "content": "", "author_id": None}
 
@@ -105,18 +116,38 @@ def _attach(roots: Iterable[CommentRead], replies: Sequence[CommentRead]) -> Non
 
 
 async def list_thread(
-    *, session: AsyncSession, item_id: uuid.UUID, page: PageParams
-) -> tuple[list[CommentRead], int]:
-    """A page of an item's top-level comments, each with its whole reply tree, and their count."""
-    top_level = (col(Comment.item_id) == item_id, col(Comment.parent_id).is_(None))
-    total = await session.scalar(select(func.count()).select_from(Comment).where(*top_level))
-    rows = await session.execute(
-        _read_statement().where(*top_level).order_by(*_ORDER).offset(page.skip).limit(page.limit)
-    )
+    *, session: AsyncSession, item_id: uuid.UUID, page: KeysetParams
+) -> tuple[list[CommentRead], int | None, str | None]:
+    """A page of an item's top-level comments, each with its whole reply tree; their count
+    (None when not asked for); the cursor of the next page (None on the last one)."""
+    top_level = [col(Comment.item_id) == item_id, col(Comment.parent_id).is_(None)]
+    total = None
+    if page.include_total:
+        count = select(func.count()).select_from(Comment).where(*top_level)
+        total = await session.scalar(count) or 0
+    scope = {"item": str(item_id)}  # a cursor is good for this thread only
+    dialect = session.get_bind().dialect.name
+    after = []
+    if page.cursor is not None:
+        after.append(_TOP_LEVEL_ORDER.after(decode_cursor(page.cursor, scope=scope), dialect))
+    rows = (
+        await session.execute(
+            _read_statement()
+            .add_columns(_TOP_LEVEL_ORDER.key_column(None, dialect).label("sort_key"))
+            .where(*top_level, *after)
+            .order_by(*_ORDER)
+            .offset(literal_count(page.skip))
+            .limit(literal_count(page.limit + 1))  # one more: does another page follow?
+        )
+    ).all()
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(position_of(rows[-1].sort_key, rows[-1].id), scope=scope)
     roots = [_row_to_read(row) for row in rows]
     replies = await _descendants(session=session, root_ids=[root.id for root in roots])
     _attach(roots, replies)
-    return roots, total or 0
+    return roots, total, next_cursor
 
 
 # -- who may do what --

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Index, Text, literal_column
+from sqlalchemy import BigInteger, Index, Text, literal_column
 from sqlmodel import Field, Relationship, SQLModel, col
 
 from core.db import Timestamped, UTCDateTime, utcnow
@@ -88,9 +88,56 @@ class Item(Timestamped, table=True):
     )
 
 
-# The list endpoint filters by owner or by public, newest first with ties broken by id.
-Index("ix_items_owner_id_created_at", col(Item.owner_id), col(Item.created_at), col(Item.id))
-Index("ix_items_is_public_created_at", col(Item.is_public), col(Item.created_at), col(Item.id))
+# Lists read one index scan per disjoint part of what the caller sees (see
+# `service.visible_item_sets`), in the order asked for, ties broken by id: so the first page
+# reads about `limit` rows whatever the table's size, and a cursor resumes inside the index.
+# For each sort column: the owner's items, the public ones, the private ones (superusers see
+# the public and the private ones). The partial indexes' conditions are written as the list
+# queries write theirs (`is_public` / `NOT is_public`), so that both databases match them.
+SORT_COLUMNS = {"created_at": Item.created_at, "updated_at": Item.updated_at, "title": Item.title}
+for _name, _column in SORT_COLUMNS.items():
+    Index(f"ix_items_owner_id_{_name}", col(Item.owner_id), col(_column), col(Item.id))
+    Index(
+        f"ix_items_public_{_name}",
+        col(_column),
+        col(Item.id),
+        postgresql_where=col(Item.is_public),
+        sqlite_where=col(Item.is_public) == True,  # noqa: E712 - the SQL `is_public = 1`
+    )
+    Index(
+        f"ix_items_private_{_name}",
+        col(_column),
+        col(Item.id),
+        postgresql_where=~col(Item.is_public),
+        sqlite_where=~col(Item.is_public),
+    )
+del _name, _column
+
+
+class ItemCount(SQLModel, table=True):
+    """How many items one owner has, and how many of those are public.
+
+    Kept exact by every write, in the writing transaction (features/items/counts.py), so that
+    a list's `total` is a lookup rather than a count of every visible row.
+    """
+
+    __tablename__ = "item_counts"
+
+    owner_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    total: int = Field(default=0, sa_type=BigInteger)
+    public: int = Field(default=0, sa_type=BigInteger)
+
+
+class ItemTotal(SQLModel, table=True):
+    """Every item and every public item, counted over a few slots: writers of different
+    owners update different rows (a single row would make every write in the system queue for
+    its lock). The counts are the sums over all slots."""
+
+    __tablename__ = "item_totals"
+
+    slot: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    total: int = Field(default=0, sa_type=BigInteger)
+    public: int = Field(default=0, sa_type=BigInteger)
 
 
 class TransferLog(SQLModel, table=True):

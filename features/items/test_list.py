@@ -174,3 +174,11 @@ async def test_search_follows_title_changes(client, create_item, alice):
 async def test_bad_search_is_422(client, alice, search):
     response = await client.get("/items", params={"search": search}, headers=alice.headers)
     assert response.status_code == 422
+
+
+async def test_the_largest_skip_answers_an_empty_page(client, create_item, alice):
+    await create_item(alice)
+    response = await client.get("/items", params={"skip": 2**31 - 1}, headers=alice.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["items"], body["total"], body["next_cursor"]) == ([], 1, None)

@@ -87,3 +87,74 @@ async def test_a_forgotten_load_option_fails_loudly(client, alice):
             _ = item.tags
         with pytest.raises(InvalidRequestError, match="lazy='raise'"):
             _ = item.owner
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "created_at"},
+        {"sort": "-updated_at"},
+        {"sort": "updated_at"},
+        {"sort": "title"},
+        {"sort": "-title"},
+        {"owner_only": True},
+        {"tag": "shared", "sort": "title"},
+    ],
+)
+async def test_every_list_shape_costs_the_default_lists_statements(
+    client, make_account, hundred_items, count_statements, params
+):
+    viewer = await make_account("viewer")
+    own = {"title": "mine", "tags": ["shared"]}
+    assert (await client.post("/items", json=own, headers=viewer.headers)).status_code == 201
+    with count_statements() as default:
+        await client.get("/items", headers=viewer.headers)
+    counts = set()
+    for limit in (1, 10, 100):
+        with count_statements() as counter:
+            response = await client.get(
+                "/items", params={**params, "limit": limit}, headers=viewer.headers
+            )
+        assert response.status_code == 200
+        counts.add(counter.count)
+    assert counts == {default.count}, counter.statements
+
+
+async def test_a_cursor_page_costs_what_the_first_page_does(
+    client, make_account, hundred_items, count_statements
+):
+    viewer = await make_account("viewer")
+    admin = await make_account("root", is_superuser=True)
+    for account in (viewer, admin):
+        with count_statements() as first:
+            page = (await client.get("/items", params={"limit": 5}, headers=account.headers)).json()
+        for _ in range(3):
+            with count_statements() as later:
+                page = (
+                    await client.get(
+                        "/items",
+                        params={"limit": 5, "cursor": page["next_cursor"]},
+                        headers=account.headers,
+                    )
+                ).json()
+            assert later.count == first.count
+        with count_statements() as uncounted:
+            await client.get(
+                "/items",
+                params={"limit": 5, "cursor": page["next_cursor"], "include_total": False},
+                headers=account.headers,
+            )
+        # the caller, the page (owners joined in), the page's tags; no count
+        assert uncounted.count == first.count - 1 <= 3, uncounted.statements
+
+
+async def test_keyed_creates_cost_a_fixed_number_of_statements(client, alice, count_statements):
+    counts = []
+    for n, size in enumerate((1, 50, 500)):
+        bodies = [{"title": f"item {k}", "tags": ["a", f"t{k % 5}"]} for k in range(size)]
+        headers = {**alice.headers, "Idempotency-Key": f"bulk-{n}"}
+        with count_statements() as counter:
+            response = await client.post("/items/bulk", json=bodies, headers=headers)
+        assert response.status_code == 201
+        counts.append(counter.count)
+    assert len(set(counts)) == 1, counts
