@@ -325,11 +325,7 @@ def idempotency_for(
     a replay answers before anything else is looked at. Use it with scope="function", so that
     it keeps the answer before the session dependency commits."""
 
-    @raises(
-        BadRequest(ErrorCode.IDEMPOTENCY_KEY_INVALID),
-        Conflict(ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS),
-        UnprocessableEntity(ErrorCode.IDEMPOTENCY_KEY_REUSED),
-    )
+    @raises(*IDEMPOTENCY_ERRORS)
     async def idempotency(
         request: Request,
         response: Response,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, status
 from core.codes import ErrorCode
 from core.db import SessionDep
 from core.errors import BadRequest, Forbidden, NotFound, error_responses, raises
-from core.idempotency import IDEMPOTENCY_ERRORS, REPLAYED_HEADER_DOC
+from core.idempotency import REPLAYED_HEADER_DOC
 from core.pagination import KeysetPage, KeysetParams, keyset_params
 from features.auth.dependencies import CurrentUser
 from features.comments import service
@@ -58,7 +58,6 @@ RemovableComment = Annotated[Comment, Depends(removable_comment)]
     summary="Comment on an item, or reply to a comment",
     responses={
         **error_responses(
-            *IDEMPOTENCY_ERRORS,
             BadRequest(ErrorCode.COMMENT_PARENT_NOT_IN_ITEM),
             BadRequest(ErrorCode.COMMENT_PARENT_DELETED),
             BadRequest(ErrorCode.COMMENT_TOO_DEEP),
