@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 
 from bench import database, explain, servers, wrk
-from bench.procstat import BackendCpu, postmaster_of
+from bench.procstat import BackendCpu, machine_busy_seconds, own_cpu_seconds, postmaster_of
 from bench.report import Memory, Results, Run
 from bench.scenarios import (
     API,
@@ -53,6 +53,7 @@ MIB = 1024 * 1024
 MEMORY_EARLY = 1_000
 MEMORY_PHASE_CAP = 3600.0  # seconds: wrk's --duration when a phase ends on a request count
 SETTLE = 0.5  # seconds between runs: let the previous run's stragglers drain
+FOREIGN_WARNING = 0.05  # share of the machine's CPU used by others that makes a run suspect
 
 
 @dataclass
@@ -75,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="items seeded (100000)")
     parser.add_argument("--users", type=int, default=1000, help="users seeded (1000)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds per run (10)")
+    parser.add_argument("--duration", type=float, default=8, help="seconds per run (8)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians reported (3)")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds first (2)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, each server")
@@ -228,6 +229,26 @@ class LoginLoad:
             self.failed += 1
 
 
+class MachineLoad:
+    """How much of the machine went to processes that are not part of the measurement (the
+    test suite of another worktree, say): all busy CPU time minus both servers, our
+    PostgreSQL backends, wrk and this runner. Shown per run, so a disturbed run is visible."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.servers = list(bench.servers.values())
+        self.started = time.monotonic()
+        self.busy, self.ours = machine_busy_seconds(), self._ours()
+
+    def _ours(self) -> float:
+        return own_cpu_seconds() + sum(server.cpu_seconds() for server in self.servers)
+
+    def foreign_share(self, postgres_seconds: float) -> float:
+        elapsed = time.monotonic() - self.started
+        busy = machine_busy_seconds() - self.busy
+        foreign = busy - (self._ours() - self.ours) - postgres_seconds
+        return max(0.0, foreign) / (elapsed * (os.cpu_count() or 1))
+
+
 async def measure(
     bench: Bench, scenario: Scenario, server: servers.Server, round_: int, duration: float
 ) -> Run:
@@ -236,7 +257,7 @@ async def measure(
     backends = BackendCpu(bench.postmaster, bench.args.database)
     logins = LoginLoad(bench.servers["ours"].url, bench.seed.login_users, bench.seed.password)
     backends.sample(first=True)
-    cpu_before = server.cpu_seconds()
+    cpu_before, machine = server.cpu_seconds(), MachineLoad(bench)
     follower = asyncio.create_task(backends.follow())
     side = asyncio.create_task(logins.run()) if scenario.logins else None
     try:
@@ -259,6 +280,7 @@ async def measure(
         await asyncio.gather(*tasks, return_exceptions=True)
     server_cpu = server.cpu_seconds() - cpu_before
     backends.sample()
+    foreign = machine.foreign_share(backends.cpu_seconds())
     await asyncio.sleep(SETTLE)
     return Run(
         scenario=scenario.name,
@@ -275,6 +297,7 @@ async def measure(
         logins_ok=logins.ok,
         logins_failed=logins.failed,
         login_p50_ms=1000 * statistics.median(logins.seconds) if logins.seconds else None,
+        foreign_share=foreign,
     )
 
 
@@ -291,6 +314,7 @@ def _progress(run: Run) -> None:
     print(
         f"  round {run.round + 1} {run.scenario:<44} {run.server:<4} {run.rps:9.1f} req/s"
         f"  p99 {run.p99_ms:8.1f} ms  server {run.server_ms:6.2f} ms  PG {run.pg_ms:6.2f} ms"
+        + f"  others {run.foreign_share:4.0%}"
         + (f"  ⚠ {run.errors} errors" if run.errors else ""),
         file=sys.stderr,
         flush=True,
@@ -414,6 +438,25 @@ NOTES = """
 """
 
 
+def foreign_note(runs: list[Run]) -> str:
+    """How busy the machine was with other work while we measured (see MachineLoad)."""
+    if not runs:
+        return ""
+    typical, worst = (
+        statistics.median(run.foreign_share for run in runs),
+        max(run.foreign_share for run in runs),
+    )
+    verdict = (
+        ": **the machine was busy with other work; these numbers are disturbed**"
+        if typical > FOREIGN_WARNING
+        else ""
+    )
+    return (
+        f"- Other processes used a median {typical:.0%} (max {worst:.0%}) of the machine's CPU"
+        f" during the measured runs{verdict}.\n"
+    )
+
+
 def render(bench: Bench, results: Results, memory: list[Memory], plans: str, seconds: float) -> str:
     opened = results.opened_connections()
     churn = ", ".join(f"{name} {count:,}" for name, count in opened.items())
@@ -423,6 +466,7 @@ def render(bench: Bench, results: Results, memory: list[Memory], plans: str, sec
         results.table(memory),
         NOTES,
         f"- PostgreSQL connections opened during measured runs (pool churn): {churn}.\n",
+        foreign_note(results.runs),
     ]
     if plans:
         parts += [
@@ -454,7 +498,14 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        return run(parse_args(argv))
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, database dropped unless --keep", file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     work_dir = Path(tempfile.mkdtemp(prefix="bench-http-"))

@@ -77,6 +77,20 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot, all CPUs summed (/proc/stat)."""
+    with (PROC / "stat").open() as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU, and its children's once waited for (wrk, after each run)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 # -- PostgreSQL backends --
 
 

@@ -26,6 +26,7 @@ class Run:
     logins_ok: int = 0
     logins_failed: int = 0
     login_p50_ms: float | None = None
+    foreign_share: float = 0.0  # of the machine's CPU, used by processes not measured
 
     @property
     def rps(self) -> float:
