@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import statistics
@@ -52,7 +53,8 @@ from bench.seed import SeedInfo
 MIB = 1024 * 1024
 MEMORY_EARLY = 1_000
 MEMORY_PHASE_CAP = 3600.0  # seconds: wrk's --duration when a phase ends on a request count
-SETTLE = 0.5  # seconds between runs: let the previous run's stragglers drain
+DRAIN_CAP = 300.0  # seconds to wait at most for a server to finish what wrk left in flight
+IDLE_WINDOW, IDLE_SHARE = 0.25, 0.04  # idle: under 4 % of a core over a quarter second
 FOREIGN_WARNING = 0.05  # share of the machine's CPU used by others that makes a run suspect
 
 
@@ -81,6 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds first (2)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, each server")
     parser.add_argument("--only", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each scenario wait up to S s for other processes to go quiet (0)",
+    )
     parser.add_argument("--memory", action="store_true", help="also: RSS after 1k vs 100k")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN our list queries")
@@ -149,29 +158,27 @@ async def _get_json(url: str, path: str, token: str) -> Any:
 
 
 async def check_same_answers(bench: Bench) -> None:
-    """Same rows, same JSON, for every route both serve; the baseline is void otherwise."""
+    """Same rows, same JSON, for every route both serve: the baseline is void otherwise."""
     ours, raw = bench.servers["ours"].url, bench.servers["raw"].url
     for scenario in scenarios(bench.seed):
-        if not scenario.raw or scenario.method != "GET":
-            continue
-        token = bench.tokens["reader"]
-        mine = await _get_json(ours, scenario.paths[0], token)
-        theirs = await _get_json(raw, scenario.paths[0], token)
-        if mine != theirs:
-            raise SystemExit(f"raw answers {scenario.name} differently:\n{mine}\n{theirs}")
-    created = []
-    for url in (ours, raw):
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            headers = {"Authorization": f"Bearer {bench.tokens['writer']}"}
-            response = await client.post(f"{API}/items", json=WRITE_BODY, headers=headers)
-            if response.status_code != 201:
-                raise SystemExit(f"POST /items on {url}: {response.status_code}")
-            created.append(response.json())
-    unequal = {key for key in created[0] if key not in ("id", "created_at", "updated_at")}
-    if created[0].keys() != created[1].keys() or any(
-        created[0][key] != created[1][key] for key in unequal
-    ):
-        raise SystemExit(f"raw answers POST /items differently:\n{created[0]}\n{created[1]}")
+        if scenario.raw and scenario.method == "GET":
+            mine = await _get_json(ours, scenario.paths[0], bench.tokens["reader"])
+            theirs = await _get_json(raw, scenario.paths[0], bench.tokens["reader"])
+            if mine != theirs:
+                raise SystemExit(f"raw answers {scenario.name} differently:\n{mine}\n{theirs}")
+    mine, theirs = [await _post_item(url, bench.tokens["writer"]) for url in (ours, raw)]
+    fresh = {"id", "created_at", "updated_at"}  # a new row's: differ by nature
+    if mine.keys() != theirs.keys() or any(mine[k] != theirs[k] for k in mine.keys() - fresh):
+        raise SystemExit(f"raw answers POST /items differently:\n{mine}\n{theirs}")
+
+
+async def _post_item(url: str, token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await client.post(f"{API}/items", json=WRITE_BODY, headers=headers)
+        if response.status_code != 201:
+            raise SystemExit(f"POST /items on {url}: {response.status_code} {response.text[:300]}")
+        return dict(response.json())
 
 
 # -- measuring --
@@ -196,7 +203,7 @@ class LoginLoad:
         self._stopping = True
 
     async def run(self) -> None:
-        loop, pending = asyncio.get_running_loop(), set()
+        loop, pending = asyncio.get_running_loop(), set[asyncio.Task[None]]()
         async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
             try:
                 due, count = loop.time(), 0
@@ -250,9 +257,15 @@ class MachineLoad:
 
 
 async def measure(
-    bench: Bench, scenario: Scenario, server: servers.Server, round_: int, duration: float
+    bench: Bench,
+    scenario: Scenario,
+    server: servers.Server,
+    round_: int,
+    duration: float,
+    limit: int = 0,
 ) -> Run:
-    """One wrk run, with the server's and PostgreSQL's CPU around it."""
+    """One wrk run (`duration` s, or `limit` requests), with the server's and PostgreSQL's
+    CPU around it, counted until the server has drained what wrk left in flight."""
     token = bench.tokens["writer" if scenario.as_writer else "reader"]
     backends = BackendCpu(bench.postmaster, bench.args.database)
     logins = LoginLoad(bench.servers["ours"].url, bench.seed.login_users, bench.seed.password)
@@ -269,10 +282,12 @@ async def measure(
             token=token,
             body_file=body_file(scenario, bench.work_dir),
             duration=duration,
+            limit=limit,
         )
         if side is not None:
             logins.stop()
             await side
+        await drain(server, backends)
     finally:
         tasks = [task for task in (follower, side) if task is not None]
         for task in tasks:
@@ -281,12 +296,14 @@ async def measure(
     server_cpu = server.cpu_seconds() - cpu_before
     backends.sample()
     foreign = machine.foreign_share(backends.cpu_seconds())
-    await asyncio.sleep(SETTLE)
     return Run(
         scenario=scenario.name,
         server=server.name,
         round=round_,
         requests=result.requests,
+        # closed loop: when wrk stops, each connection has one request the server still
+        # answers (to no one); its CPU is counted, so it is counted as served too
+        served=result.requests + wrk.CONNECTIONS,
         seconds=result.seconds,
         errors=result.errors,
         p50_ms=result.p50_ms,
@@ -299,6 +316,23 @@ async def measure(
         login_p50_ms=1000 * statistics.median(logins.seconds) if logins.seconds else None,
         foreign_share=foreign,
     )
+
+
+async def drain(server: servers.Server, backends: BackendCpu) -> None:
+    """Wait until the server and our PostgreSQL backends are idle (under 4 % of a core for
+    a quarter of a second): the requests wrk left in flight finish here, not in the next run.
+    Slow pages (seconds each at 1M rows) would otherwise spill into the following scenario."""
+    deadline = time.monotonic() + DRAIN_CAP
+    backends.sample()
+    last = server.cpu_seconds() + backends.cpu_seconds()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(IDLE_WINDOW)
+        backends.sample()
+        now = server.cpu_seconds() + backends.cpu_seconds()
+        if now - last < IDLE_SHARE * IDLE_WINDOW:
+            return
+        last = now
+    print(f"  ⚠ {server.name} still busy after {DRAIN_CAP:.0f} s", file=sys.stderr)
 
 
 def _servers_for(bench: Bench, scenario: Scenario, round_: int) -> list[servers.Server]:
@@ -321,6 +355,22 @@ def _progress(run: Run) -> None:
     )
 
 
+async def wait_quiet(bench: Bench) -> None:
+    """With --wait-quiet S: wait (up to S seconds) until other processes use under 5 % of
+    the machine, measured over one second. On a shared machine this trades time for noise."""
+    deadline = time.monotonic() + bench.args.wait_quiet
+    told = False
+    while time.monotonic() < deadline:
+        load = MachineLoad(bench)
+        await asyncio.sleep(1.0)
+        share = load.foreign_share(0.0)  # our backends are idle between runs
+        if share < FOREIGN_WARNING:
+            return
+        if not told:
+            print(f"  waiting for a quiet machine (others use {share:.0%}) …", file=sys.stderr)
+            told = True
+
+
 async def measure_all(bench: Bench, chosen: list[Scenario]) -> list[Run]:
     args = bench.args
     print(f"warm-up ({args.warmup:g} s per scenario and server) …", file=sys.stderr)
@@ -331,6 +381,7 @@ async def measure_all(bench: Bench, chosen: list[Scenario]) -> list[Run]:
     runs = []
     for round_ in range(args.rounds):
         for scenario in chosen:
+            await wait_quiet(bench)  # before the pair: both servers meet the same machine
             for server in _servers_for(bench, scenario, round_):
                 runs.append(await measure(bench, scenario, server, round_, args.duration))
                 _progress(runs[-1])
@@ -341,74 +392,58 @@ async def measure_memory(bench: Bench, server: servers.Server) -> Memory:
     """RSS after the first 1 000 requests, and after `--memory-requests` in all."""
     scenario = Scenario("memory", Kind.READ, memory_paths(bench.seed))
     start = server.rss_bytes() / MIB
-    phases = []
-    for limit in (MEMORY_EARLY, bench.args.memory_requests - MEMORY_EARLY):
-        cpu_before = server.cpu_seconds()
-        result = await wrk.run(
-            bench.wrk,
-            server.url,
-            method="GET",
-            paths=list(scenario.paths),
-            token=bench.tokens["reader"],
-            body_file=None,
-            duration=MEMORY_PHASE_CAP,
-            limit=limit,
-        )
-        phases.append((result, server.cpu_seconds() - cpu_before, server.rss_bytes() / MIB))
-        print(
-            f"  memory {server.name}: {result.requests:,} requests, RSS {phases[-1][2]:.1f} MiB",
-            file=sys.stderr,
-            flush=True,
-        )
-    (_, _, early), (late_result, late_cpu, late) = phases
-    phase = Run(
-        "memory",
-        server.name,
-        0,
-        late_result.requests,
-        late_result.seconds,
-        late_result.errors,
-        late_result.p50_ms,
-        late_result.p99_ms,
-        late_cpu,
-        float("nan"),
-        0,
+    early_run = await measure(bench, scenario, server, 0, MEMORY_PHASE_CAP, limit=MEMORY_EARLY)
+    early = server.rss_bytes() / MIB
+    rest = bench.args.memory_requests - early_run.requests
+    late_run = await measure(bench, scenario, server, 0, MEMORY_PHASE_CAP, limit=rest)
+    late = server.rss_bytes() / MIB
+    print(
+        f"  memory {server.name}: RSS {start:.1f} MiB at start, {early:.1f} after"
+        f" {early_run.requests:,} requests, {late:.1f} after {late_run.requests:,} more",
+        file=sys.stderr,
+        flush=True,
     )
-    return Memory(server.name, start, early, late, MEMORY_EARLY, bench.args.memory_requests, phase)
+    total = early_run.requests + late_run.requests
+    return Memory(server.name, start, early, late, early_run.requests, total, late_run)
 
 
 async def explain_lists(bench: Bench, chosen: list[Scenario]) -> str:
     """Our API's statements for each list scenario, explained (a DB_ECHO instance of it)."""
-    echo = servers.ours(
-        database.sqlalchemy_url(bench.args.postgres, bench.args.database),
-        1,
-        bench.work_dir,
-        echo=True,
-    )
+    url = database.sqlalchemy_url(bench.args.postgres, bench.args.database)
+    echo = servers.ours(url, 1, bench.work_dir, echo=True)
     echo.start()
+    connection = await asyncpg.connect(database.dsn(bench.args.postgres, bench.args.database))
     try:
         await asyncio.to_thread(echo.wait_ready)
-        connection = await asyncpg.connect(database.dsn(bench.args.postgres, bench.args.database))
-        sections, seen = [], set()
         async with httpx.AsyncClient(base_url=echo.url, timeout=600) as client:
-            for scenario in chosen:
-                if scenario.kind is not Kind.LIST:
-                    continue
-                found = await explain.capture(
-                    client, echo.log_path, scenario.paths[0], bench.tokens["reader"]
-                )
-                plans = []
-                for statement in found:
-                    if statement.sql not in seen:  # the auth query and tag loads once
-                        seen.add(statement.sql)
-                        plans.append((statement, await explain.plan_text(connection, statement)))
-                sections.append(
-                    explain.markdown(scenario.name, scenario.paths[0], plans, len(found))
-                )
-        await connection.close()
+            seen: set[str] = set()  # the auth query and the tag loads are shown once
+            sections = [
+                await _explain_scenario(bench, client, connection, echo, scenario, seen)
+                for scenario in chosen
+                if scenario.kind is Kind.LIST
+            ]
     finally:
+        await connection.close()
         echo.stop()
     return "\n".join(sections)
+
+
+async def _explain_scenario(
+    bench: Bench,
+    client: httpx.AsyncClient,
+    connection: asyncpg.Connection,
+    echo: servers.Server,
+    scenario: Scenario,
+    seen: set[str],
+) -> str:
+    path, token = scenario.paths[0], bench.tokens["reader"]
+    issued = await explain.capture(client, echo.log_path, path, token)
+    plans = []
+    for statement in issued:
+        if statement.sql not in seen:
+            seen.add(statement.sql)
+            plans.append((statement, await explain.plan_text(connection, statement)))
+    return explain.markdown(scenario.name, path, plans, len(issued))
 
 
 # -- the whole run --
@@ -416,7 +451,7 @@ async def explain_lists(bench: Bench, chosen: list[Scenario]) -> str:
 
 def header(bench: Bench, seconds: float) -> str:
     args, seed = bench.args, bench.seed
-    command = "python -m bench.http " + " ".join(sys.argv[1:])
+    command = "python -m bench.http " + shlex.join(sys.argv[1:])
     return (
         f"`{command.strip()}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} min\n\n"
         f"{seed.items:,} items, {seed.users:,} users (reader owns {seed.reader_items:,});"

@@ -76,12 +76,13 @@ def parse(output: str) -> WrkResult:
         data[key]
         for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
     )
+    answered = data["requests"] > 0  # else wrk's percentiles are zeros, not latencies
     return WrkResult(
         requests=data["requests"],
         seconds=data["duration_us"] / 1e6,
         errors=errors,
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
+        p50_ms=data["p50_us"] / 1000 if answered else float("nan"),
+        p99_ms=data["p99_us"] / 1000 if answered else float("nan"),
     )
 
 
