@@ -22,6 +22,7 @@ class Stat:
     pid: int
     ppid: int
     cpu_seconds: float  # utime + stime: every thread of the process, live or ended
+    children_seconds: float  # cutime + cstime: children that ended and were waited for
 
 
 def read_stat(pid: int) -> Stat | None:
@@ -32,8 +33,8 @@ def read_stat(pid: int) -> Stat | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its last ")"
     fields = text[text.rindex(")") + 2 :].split()
-    ppid, utime, stime = int(fields[1]), int(fields[11]), int(fields[12])
-    return Stat(pid, ppid, (utime + stime) / TICKS_PER_SECOND)
+    ppid, (utime, stime, cutime, cstime) = int(fields[1]), map(int, fields[11:15])
+    return Stat(pid, ppid, (utime + stime) / TICKS_PER_SECOND, (cutime + cstime) / TICKS_PER_SECOND)
 
 
 def children(pid: int) -> list[int]:
@@ -111,40 +112,72 @@ def postmaster_of(backend_pid: int) -> int:
 
 @dataclass
 class BackendCpu:
-    """CPU of the PostgreSQL client backends of one database, over one run.
+    """CPU of one database's PostgreSQL processes over one run: its client backends and
+    their parallel workers.
 
-    Backends set their process title to "postgres: [cluster: ]USER DATABASE HOST(PORT) state";
-    that names the database without asking the server (which would add load of its own).
+    Processes are told apart by their title, "postgres: [cluster: ]USER DATABASE HOST(PORT)
+    state" or "postgres: [cluster: ]parallel worker for PID N", read from /proc: asking the
+    server would add load of its own. Sampled every quarter second. A process that ends
+    between samples (parallel workers live as long as one query; an overflowing pool closes
+    connections) is not lost: the postmaster reaps it, and its whole CPU lands in the
+    postmaster's cutime+cstime. Of that, what went to other databases' processes that ended
+    is taken back out (their last sample: exact on a quiet server, a slight overcount when
+    other databases' connections come and go meanwhile).
     """
 
     postmaster: int
     database: str
-    _first: dict[int, float] = field(default_factory=dict)
-    _last: dict[int, float] = field(default_factory=dict)
-    _members: dict[int, bool] = field(default_factory=dict)
-    opened: int = 0  # backends that appeared during the run (connections opened)
+    _start: dict[int, float] = field(default_factory=dict)  # CPU when the window opened
+    _last: dict[int, float] = field(default_factory=dict)  # CPU at the latest sample
+    _ours: dict[int, bool] = field(default_factory=dict)
+    _ended: set[int] = field(default_factory=set)
+    _reaped_start: float = 0.0
+    _reaped: float = 0.0
+    _started: bool = False  # the first sample was taken
+    opened: int = 0  # client backends of ours born during the run (connections opened)
 
-    def _is_ours(self, pid: int) -> bool:
-        if pid not in self._members:
-            pattern = rf"postgres: (?:\S+: )?\S+ {re.escape(self.database)} \S+"
-            self._members[pid] = re.match(pattern, _cmdline(pid)) is not None
-        return self._members[pid]
+    def _classify(self, pid: int) -> bool:
+        if pid not in self._ours:
+            title = _cmdline(pid)
+            worker = re.match(r"postgres: (?:\S+: )?parallel worker for PID (\d+)", title)
+            if worker:
+                self._ours[pid] = self._ours.get(int(worker.group(1)), False)
+            else:
+                client = rf"postgres: (?:\S+: )?\S+ {re.escape(self.database)} \S+"
+                self._ours[pid] = re.match(client, title) is not None
+                if self._ours[pid] and self._started:
+                    self.opened += 1
+        return self._ours[pid]
 
     def sample(self, *, first: bool = False) -> None:
+        postmaster = read_stat(self.postmaster)
+        if postmaster is None:
+            raise RuntimeError("the PostgreSQL postmaster is gone")
+        live = set()
         for pid in children(self.postmaster):
             stat = read_stat(pid)
-            if stat is None or not self._is_ours(pid):
+            if stat is None:
                 continue
-            if first:
-                self._first[pid] = stat.cpu_seconds
-            elif pid not in self._first and pid not in self._last:
-                self.opened += 1
+            self._classify(pid)
+            live.add(pid)
+            self._start.setdefault(pid, stat.cpu_seconds if first else 0.0)
             self._last[pid] = stat.cpu_seconds
+        self._ended |= self._last.keys() - live
+        if first:
+            self._reaped_start = postmaster.children_seconds
+        self._reaped, self._started = postmaster.children_seconds, True
 
     def cpu_seconds(self) -> float:
-        """CPU used since the first sample; a backend born later counts from zero, one that
-        ended counts up to its last sample."""
-        return sum(cpu - self._first.get(pid, 0.0) for pid, cpu in self._last.items())
+        """CPU our processes used since the first sample."""
+        live = sum(
+            self._last[pid] - self._start[pid]
+            for pid in self._last.keys() - self._ended
+            if self._ours[pid]
+        )
+        ours_before = sum(self._start[pid] for pid in self._ended if self._ours[pid])
+        theirs = sum(self._last[pid] for pid in self._ended if not self._ours[pid])
+        reaped = self._reaped - self._reaped_start
+        return live + max(0.0, reaped - theirs - ours_before)
 
     async def follow(self, interval: float = 0.25) -> None:
         """Sample until cancelled (run beside the load)."""
