@@ -494,13 +494,16 @@ def foreign_note(runs: list[Run]) -> str:
 
 def render(bench: Bench, results: Results, memory: list[Memory], plans: str, seconds: float) -> str:
     opened = results.opened_connections()
-    churn = ", ".join(f"{name} {count:,}" for name, count in opened.items())
+    churn = ", ".join(
+        f"{name} {median:g} ({total:,} in all)" for name, (median, total) in opened.items()
+    )
     parts = [
         "## HTTP benchmark\n",
         header(bench, seconds),
         results.table(memory),
         NOTES,
-        f"- PostgreSQL connections opened during measured runs (pool churn): {churn}.\n",
+        "- PostgreSQL connections opened per measured run (median; a pool that closes"
+        f" connections when the load drops opens them again in the next run): {churn}.\n",
         foreign_note(results.runs),
     ]
     if plans:

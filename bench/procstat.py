@@ -95,6 +95,10 @@ def own_cpu_seconds() -> float:
 # -- PostgreSQL backends --
 
 
+class PostgresRestarted(SystemExit):
+    pass
+
+
 def _cmdline(pid: int) -> str:
     try:
         return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -152,7 +156,10 @@ class BackendCpu:
     def sample(self, *, first: bool = False) -> None:
         postmaster = read_stat(self.postmaster)
         if postmaster is None:
-            raise RuntimeError("the PostgreSQL postmaster is gone")
+            raise PostgresRestarted(
+                "PostgreSQL's postmaster is gone (restarted by someone?): this run's numbers"
+                " are void; run again"
+            )
         live = set()
         for pid in children(self.postmaster):
             stat = read_stat(pid)

@@ -177,12 +177,12 @@ class Results:
         rows += [memory_row(entry) for entry in memory]
         return "\n".join([header, *rows])
 
-    def opened_connections(self) -> dict[str, int]:
-        """PostgreSQL connections each server opened during its measured runs (pool churn)."""
-        opened: dict[str, int] = {}
+    def opened_connections(self) -> dict[str, tuple[float, int]]:
+        """PostgreSQL connections each server opened in a measured run: median, total."""
+        opened: dict[str, list[int]] = {}
         for run in self.runs:
-            opened[run.server] = opened.get(run.server, 0) + run.pg_opened
-        return opened
+            opened.setdefault(run.server, []).append(run.pg_opened)
+        return {name: (statistics.median(counts), sum(counts)) for name, counts in opened.items()}
 
 
 def memory_row(entry: Memory) -> str:
