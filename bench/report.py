@@ -59,6 +59,10 @@ def _median(runs: Iterable[Run], metric: Callable[[Run], float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _cpu_ms(run: Run) -> float:
+    return run.server_ms + run.pg_ms
+
+
 def _spread(runs: list[Run]) -> float:
     """Half the range of req/s over the rounds, as a fraction of the median."""
     rates = [run.rps for run in runs]
@@ -104,6 +108,18 @@ class Results:
                 ratios.append(getattr(ours[0], metric) / getattr(theirs[0], metric))
         return statistics.median(ratios) if ratios else None
 
+    def cpu_vs_raw(self, scenario: Scenario) -> float | None:
+        """Server + PostgreSQL CPU per request, ours ÷ raw's (the same baseline as `vs_raw`).
+        CPU per request barely moves when other work loads the machine, req/s does: where
+        the two ratios disagree much (req/s ratio ≉ 1 ÷ this), the machine was noisy."""
+        baseline = scenario.name if scenario.raw else OWN_LIST
+        if not scenario.raw and scenario.kind is not Kind.LIST:
+            return None
+        ours, raw = self.of(scenario.name, "ours"), self.of(baseline, "raw")
+        if not ours or not raw:
+            return None
+        return _median(ours, _cpu_ms) / _median(raw, _cpu_ms)
+
     def vs_raw(self, scenario: Scenario) -> float | None:
         """req/s ÷ raw's: the same route, or for a list raw's own-items list."""
         if scenario.raw:
@@ -136,6 +152,9 @@ class Results:
         runs = self.of(scenario.name, server)
         ratio = self.vs_raw(scenario) if server == "ours" else None
         notes = [self.target(scenario, server)]
+        cpu = self.cpu_vs_raw(scenario) if server == "ours" else None
+        if cpu is not None:
+            notes.append(f"CPU/req {cpu:.1f}× raw")
         errors = sum(run.errors for run in runs)
         if errors:
             notes.append(f"⚠ {errors:,} failed requests")
