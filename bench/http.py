@@ -90,6 +90,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="before each scenario wait up to S s for other processes to go quiet (0)",
     )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure a pair again (up to N times) when other processes disturbed it (0)",
+    )
     parser.add_argument("--memory", action="store_true", help="also: RSS after 1k vs 100k")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN our list queries")
@@ -371,6 +378,28 @@ async def wait_quiet(bench: Bench) -> None:
             told = True
 
 
+async def measure_pair(bench: Bench, scenario: Scenario, round_: int) -> list[Run]:
+    """The scenario on each server, back to back. With --retries N a pair that other
+    processes disturbed (over 5 % of the machine in either run) is measured again, up to N
+    times, and the least disturbed attempt kept."""
+    best: list[Run] = []
+    for _attempt in range(1 + bench.args.retries):
+        await wait_quiet(bench)  # before the pair: both servers meet the same machine
+        pair = []
+        for server in _servers_for(bench, scenario, round_):
+            pair.append(await measure(bench, scenario, server, round_, bench.args.duration))
+            _progress(pair[-1])
+        if not best or _disturbance(pair) < _disturbance(best):
+            best = pair
+        if _disturbance(best) <= FOREIGN_WARNING:
+            break
+    return best
+
+
+def _disturbance(pair: list[Run]) -> float:
+    return max(run.foreign_share for run in pair)
+
+
 async def measure_all(bench: Bench, chosen: list[Scenario]) -> list[Run]:
     args = bench.args
     print(f"warm-up ({args.warmup:g} s per scenario and server) …", file=sys.stderr)
@@ -381,10 +410,7 @@ async def measure_all(bench: Bench, chosen: list[Scenario]) -> list[Run]:
     runs = []
     for round_ in range(args.rounds):
         for scenario in chosen:
-            await wait_quiet(bench)  # before the pair: both servers meet the same machine
-            for server in _servers_for(bench, scenario, round_):
-                runs.append(await measure(bench, scenario, server, round_, args.duration))
-                _progress(runs[-1])
+            runs += await measure_pair(bench, scenario, round_)
     return runs
 
 
