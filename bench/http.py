@@ -36,7 +36,13 @@ import asyncpg
 import httpx
 
 from bench import database, explain, servers, wrk
-from bench.procstat import BackendCpu, machine_busy_seconds, own_cpu_seconds, postmaster_of
+from bench.procstat import (
+    BackendCpu,
+    machine_busy_seconds,
+    own_cpu_seconds,
+    postmaster_of,
+    tree_runnable,
+)
 from bench.report import Memory, Results, Run
 from bench.scenarios import (
     API,
@@ -326,17 +332,22 @@ async def measure(
 
 
 async def drain(server: servers.Server, backends: BackendCpu) -> None:
-    """Wait until the server and our PostgreSQL backends are idle (under 4 % of a core for
-    a quarter of a second): the requests wrk left in flight finish here, not in the next run.
-    Slow pages (seconds each at 1M rows) would otherwise spill into the following scenario."""
+    """Wait until the server and our PostgreSQL backends are idle: the requests wrk left in
+    flight finish here, not in the next run (slow pages, seconds each at 1M rows, would
+    spill into the following scenario). Idle, twice in a row: under 4 % of a core over a
+    quarter second, no server thread running or waiting for a CPU (a starved process uses
+    no CPU either), and none of our backends in a statement or a transaction."""
     deadline = time.monotonic() + DRAIN_CAP
     backends.sample()
-    last = server.cpu_seconds() + backends.cpu_seconds()
+    last, quiet = server.cpu_seconds() + backends.cpu_seconds(), 0
     while time.monotonic() < deadline:
         await asyncio.sleep(IDLE_WINDOW)
         backends.sample()
         now = server.cpu_seconds() + backends.cpu_seconds()
-        if now - last < IDLE_SHARE * IDLE_WINDOW:
+        idle = now - last < IDLE_SHARE * IDLE_WINDOW
+        idle = idle and not backends.busy() and not tree_runnable(server.pid)
+        quiet = quiet + 1 if idle else 0
+        if quiet == 2:
             return
         last = now
     print(f"  ⚠ {server.name} still busy after {DRAIN_CAP:.0f} s", file=sys.stderr)

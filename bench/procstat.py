@@ -62,6 +62,27 @@ def process_tree(root: int) -> list[Stat]:
     return tree
 
 
+def runnable(pid: int) -> bool:
+    """Whether a thread of `pid` is running or waiting for a CPU (state R): busy, even if
+    the machine is so loaded that it got no CPU time lately."""
+    try:
+        tasks = list((PROC / str(pid) / "task").iterdir())
+    except FileNotFoundError:
+        return False
+    for task in tasks:
+        try:
+            text = (task / "stat").read_text()
+        except FileNotFoundError:
+            continue
+        if text[text.rindex(")") + 2] == "R":
+            return True
+    return False
+
+
+def tree_runnable(root: int) -> bool:
+    return any(runnable(stat.pid) for stat in process_tree(root))
+
+
 def tree_cpu_seconds(root: int) -> float:
     return sum(stat.cpu_seconds for stat in process_tree(root))
 
@@ -121,28 +142,31 @@ class BackendCpu:
 
     Processes are told apart by their title, "postgres: [cluster: ]USER DATABASE HOST(PORT)
     state" or "postgres: [cluster: ]parallel worker for PID N", read from /proc: asking the
-    server would add load of its own. Sampled every quarter second. A process that ends
-    between samples (parallel workers live as long as one query; an overflowing pool closes
-    connections) is not lost: the postmaster reaps it, and its whole CPU lands in the
-    postmaster's cutime+cstime. Of that, what went to other databases' processes that ended
-    is taken back out (their last sample: exact on a quiet server, a slight overcount when
-    other databases' connections come and go meanwhile).
+    server would add load of its own. Sampled every 50 ms; a process's CPU is counted up to
+    its last sample. What ended processes used after their last sample (or, too short-lived,
+    without ever being sampled: most parallel workers of a fast query) is still in the
+    postmaster's cutime+cstime, which collects the CPU of every child it reaps. Of that
+    remainder, other databases' ended processes get at most one sampling interval each (the
+    tail they can have had after their last sample), ours the rest. On a quiet server (no
+    other database's connections ending) this is exact; when others' short-lived
+    connections come and go, it overcounts ours by what those used unseen.
     """
 
     postmaster: int
     database: str
+    interval: float = 0.05  # seconds between samples while following a run
     _start: dict[int, float] = field(default_factory=dict)  # CPU when the window opened
     _last: dict[int, float] = field(default_factory=dict)  # CPU at the latest sample
     _ours: dict[int, bool] = field(default_factory=dict)
     _ended: set[int] = field(default_factory=set)
+    _busy: set[int] = field(default_factory=set)  # ours, not idle at the latest sample
     _reaped_start: float = 0.0
     _reaped: float = 0.0
     _started: bool = False  # the first sample was taken
     opened: int = 0  # client backends of ours born during the run (connections opened)
 
-    def _classify(self, pid: int) -> bool:
+    def _classify(self, pid: int, title: str) -> bool:
         if pid not in self._ours:
-            title = _cmdline(pid)
             worker = re.match(r"postgres: (?:\S+: )?parallel worker for PID (\d+)", title)
             if worker:
                 self._ours[pid] = self._ours.get(int(worker.group(1)), False)
@@ -160,34 +184,40 @@ class BackendCpu:
                 "PostgreSQL's postmaster is gone (restarted by someone?): this run's numbers"
                 " are void; run again"
             )
-        live = set()
+        live, busy = set(), set()
         for pid in children(self.postmaster):
             stat = read_stat(pid)
-            if stat is None:
+            title = _cmdline(pid)  # read every time: the title ends with the backend's state
+            if stat is None or not title:
                 continue
-            self._classify(pid)
+            if self._classify(pid, title) and not title.rstrip().endswith(" idle"):
+                busy.add(pid)  # running a statement, or inside a transaction
             live.add(pid)
             self._start.setdefault(pid, stat.cpu_seconds if first else 0.0)
             self._last[pid] = stat.cpu_seconds
         self._ended |= self._last.keys() - live
+        self._busy = busy
         if first:
             self._reaped_start = postmaster.children_seconds
         self._reaped, self._started = postmaster.children_seconds, True
 
     def cpu_seconds(self) -> float:
         """CPU our processes used since the first sample."""
-        live = sum(
-            self._last[pid] - self._start[pid]
-            for pid in self._last.keys() - self._ended
-            if self._ours[pid]
-        )
-        ours_before = sum(self._start[pid] for pid in self._ended if self._ours[pid])
-        theirs = sum(self._last[pid] for pid in self._ended if not self._ours[pid])
-        reaped = self._reaped - self._reaped_start
-        return live + max(0.0, reaped - theirs - ours_before)
+        seen = sum(self._last[pid] - self._start[pid] for pid in self._last if self._ours[pid])
+        theirs_ended = sum(1 for pid in self._ended if not self._ours[pid])
+        # what reaped processes used beyond their last sample, or never sampled (the
+        # postmaster's cutime counts whole lives)
+        unseen = (self._reaped - self._reaped_start) - sum(self._last[pid] for pid in self._ended)
+        unseen = max(0.0, unseen)
+        return seen + unseen - min(unseen, theirs_ended * self.interval)
 
-    async def follow(self, interval: float = 0.25) -> None:
+    def busy(self) -> bool:
+        """Whether one of ours was running a statement or holding a transaction open at the
+        latest sample."""
+        return bool(self._busy)
+
+    async def follow(self) -> None:
         """Sample until cancelled (run beside the load)."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
             self.sample()
