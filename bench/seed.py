@@ -232,6 +232,21 @@ async def _copy(
         await connection.copy_records_to_table(table, records=rows, columns=columns)
 
 
+async def _count_items(connection: asyncpg.Connection) -> None:
+    """The counts the API keeps beside the items (features/items/counts.py): COPY bypasses
+    the service that maintains them, so they are computed once, as the migration does."""
+    public = "CASE WHEN is_public THEN 1 ELSE 0 END"
+    await connection.execute("DELETE FROM item_counts; DELETE FROM item_totals")
+    await connection.execute(
+        "INSERT INTO item_counts (owner_id, total, public) "
+        f"SELECT owner_id, count(*), sum({public}) FROM items GROUP BY owner_id"
+    )
+    await connection.execute(
+        "INSERT INTO item_totals (slot, total, public) "
+        f"SELECT 0, count(*), coalesce(sum({public}), 0) FROM items"
+    )
+
+
 async def load(connection: asyncpg.Connection, users: int, items: int, seed: int) -> SeedInfo:
     """Everything, in one transaction (an interrupted seed leaves the database empty)."""
     from fastapi_users.password import PasswordHelper  # the API's own hasher and parameters
@@ -258,6 +273,7 @@ async def load(connection: asyncpg.Connection, users: int, items: int, seed: int
     assert first is not None, "--items must be at least 1"
     thread = thread_rows(first, THREAD_ROOTS, REPLIES_PER_ROOT, owners[:50], rng)
     await _copy(connection, "comments", thread + comments, COMMENT_COLUMNS)
+    await _count_items(connection)
     return SeedInfo(
         users=users,
         items=items,
