@@ -235,15 +235,14 @@ async def _copy(
 async def _count_items(connection: asyncpg.Connection) -> None:
     """The counts the API keeps beside the items (features/items/counts.py): COPY bypasses
     the service that maintains them, so they are computed once, as the migration does."""
-    public = "CASE WHEN is_public THEN 1 ELSE 0 END"
     await connection.execute("DELETE FROM item_counts; DELETE FROM item_totals")
     await connection.execute(
-        "INSERT INTO item_counts (owner_id, total, public) "
-        f"SELECT owner_id, count(*), sum({public}) FROM items GROUP BY owner_id"
+        "INSERT INTO item_counts (owner_id, total, public) SELECT owner_id, count(*), "
+        "sum(CASE WHEN is_public THEN 1 ELSE 0 END) FROM items GROUP BY owner_id"
     )
     await connection.execute(
-        "INSERT INTO item_totals (slot, total, public) "
-        f"SELECT 0, count(*), coalesce(sum({public}), 0) FROM items"
+        "INSERT INTO item_totals (slot, total, public) SELECT 0, count(*), "
+        "coalesce(sum(CASE WHEN is_public THEN 1 ELSE 0 END), 0) FROM items"
     )
 
 
